@@ -1,0 +1,335 @@
+//! The C ABI: the only place with exported symbols.
+//!
+//! Each function checks its pointers, calls the safe(r) operation in
+//! [`crate::msg`], and reports failure the libzmq way: -1 (or NULL) with
+//! errno set. Nothing here panics: the release build aborts on panic, and no
+//! code path below has one.
+
+use core::ffi::{c_char, c_int, c_void, CStr};
+
+use crate::msg::{self, layout::Msg, Errno};
+
+/// libzmq's `zmq_msg_t`: 64 opaque bytes, pointer-aligned. The header takes
+/// its definition from `<zmq.h>` when that is available.
+#[repr(C, align(8))]
+#[allow(non_camel_case_types)]
+pub struct zmq_msg_t {
+    _opaque: [u8; 64],
+}
+const _: () = assert!(core::mem::size_of::<zmq_msg_t>() == core::mem::size_of::<Msg>());
+const _: () = assert!(core::mem::align_of::<zmq_msg_t>() == core::mem::align_of::<Msg>());
+
+/// `zmq_free_fn`.
+#[allow(non_camel_case_types)]
+pub type zmq_free_fn = unsafe extern "C" fn(data: *mut c_void, hint: *mut c_void);
+
+/// The message behind a C pointer, or EFAULT for null or misaligned ones.
+///
+/// # Safety
+/// A non-null, aligned `msg` points at 64 writable bytes not aliased by any
+/// live Rust reference.
+unsafe fn message<'a>(msg: *mut zmq_msg_t) -> Result<&'a mut Msg, Errno> {
+    if msg.is_null() || (msg as usize) % core::mem::align_of::<Msg>() != 0 {
+        return Err(Errno(libc::EFAULT));
+    }
+    // SAFETY: checked non-null and aligned; the caller vouches for the rest.
+    Ok(unsafe { &mut *(msg as *mut Msg) })
+}
+
+fn status(result: Result<(), Errno>) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(Errno(errno)) => {
+            msg::set_errno(errno);
+            -1
+        }
+    }
+}
+
+fn fail<T>(errno: c_int, value: T) -> T {
+    msg::set_errno(errno);
+    value
+}
+
+/// Initialises an empty message. Returns 0; -1 with EFAULT for a NULL `msg`.
+///
+/// # Safety
+/// `msg` is NULL or points at a `zmq_msg_t` not holding a live message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.map(msg::init))
+}
+
+/// Initialises a message with an uninitialised body of `size` bytes: inline
+/// up to 33 bytes, otherwise one zmqpool block (content block and body
+/// together). Returns 0; -1 with ENOMEM when memory is exhausted, EFAULT for
+/// a NULL `msg`.
+///
+/// # Safety
+/// `msg` is NULL or points at a `zmq_msg_t` not holding a live message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> c_int {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.and_then(|m| msg::init_size(m, size)))
+}
+
+/// Initialises a message holding a copy of `size` bytes at `buf`. Returns 0;
+/// -1 with EINVAL if `buf` is NULL and `size` is not 0 (libzmq aborts),
+/// ENOMEM, or EFAULT for a NULL `msg`.
+///
+/// # Safety
+/// `msg` as for `zmq_msg_init`; `buf` is NULL or readable for `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_init_buffer(
+    msg: *mut zmq_msg_t,
+    buf: *const c_void,
+    size: usize,
+) -> c_int {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.and_then(|m| unsafe { msg::init_buffer(m, buf, size) }))
+}
+
+/// Initialises a message over caller memory, without copying. With `ffn`
+/// NULL the memory is never released (a constant message); otherwise
+/// `ffn(data, hint)` runs exactly once, on whichever thread closes the last
+/// reference. Returns 0; -1 with EINVAL if `data` is NULL and `size` is not 0
+/// (libzmq aborts), ENOMEM, or EFAULT for a NULL `msg`.
+///
+/// # Safety
+/// `msg` as for `zmq_msg_init`; `data` stays valid for `size` bytes until
+/// `ffn` runs (or forever, without `ffn`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_init_data(
+    msg: *mut zmq_msg_t,
+    data: *mut c_void,
+    size: usize,
+    ffn: Option<zmq_free_fn>,
+    hint: *mut c_void,
+) -> c_int {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.and_then(|m| msg::init_data(m, data, size, ffn, hint)))
+}
+
+/// Releases a message; the body is freed when its last reference goes.
+/// Returns 0; -1 with EFAULT if `msg` is NULL or not a valid message (for
+/// example closed already).
+///
+/// # Safety
+/// `msg` is NULL or points at a `zmq_msg_t` initialised by zmqpool or
+/// libzmq, or closed since.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.and_then(|m| unsafe { msg::close(m) }))
+}
+
+/// Moves `src` into `dest` (closing what `dest` held); `src` becomes empty.
+/// Returns 0; -1 with EFAULT if either is NULL or not a valid message.
+///
+/// # Safety
+/// Both are NULL or valid messages as for `zmq_msg_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
+    if dest == src {
+        // SAFETY: forwarded from the caller; one reference to one message.
+        return status(unsafe { message(dest) }.and_then(|m| unsafe { msg::move_onto_itself(m) }));
+    }
+    // SAFETY: forwarded from the caller; the two messages are distinct.
+    let result = unsafe { message(dest) }.and_then(|dest| {
+        // SAFETY: as above.
+        let src = unsafe { message(src) }?;
+        // SAFETY: both checked and distinct.
+        unsafe { msg::move_to(dest, src) }
+    });
+    status(result)
+}
+
+/// Makes `dest` share `src`'s body (closing what `dest` held); no bytes are
+/// copied. Copying a message onto itself does nothing. Returns 0; -1 with
+/// EFAULT if either is NULL or not a valid message.
+///
+/// # Safety
+/// Both are NULL or valid messages as for `zmq_msg_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
+    if dest == src {
+        // libzmq would release the body and then use it; a no-op is the
+        // meaning a caller can have intended.
+        // SAFETY: forwarded from the caller.
+        return status(unsafe { message(dest) }.and_then(|m| msg::check(m)));
+    }
+    // SAFETY: forwarded from the caller; the two messages are distinct.
+    let result = unsafe { message(dest) }.and_then(|dest| {
+        // SAFETY: as above.
+        let src = unsafe { message(src) }?;
+        // SAFETY: both checked and distinct.
+        unsafe { msg::copy_to(dest, src) }
+    });
+    status(result)
+}
+
+/// The message body. NULL with EFAULT if `msg` is NULL or has no body
+/// (delimiter, join/leave, closed or invalid: libzmq aborts).
+///
+/// # Safety
+/// `msg` is NULL or points at a message as for `zmq_msg_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
+    if msg.is_null() || (msg as usize) % core::mem::align_of::<Msg>() != 0 {
+        return fail(libc::EFAULT, core::ptr::null_mut());
+    }
+    // SAFETY: checked non-null and aligned; the caller vouches for the rest.
+    let data = unsafe { msg::data(msg as *mut Msg) };
+    if data.is_null() {
+        return fail(libc::EFAULT, data);
+    }
+    data
+}
+
+/// The body size in bytes. 0 with errno EFAULT if `msg` is NULL or has no
+/// body (libzmq aborts).
+///
+/// # Safety
+/// `msg` is NULL or points at a message as for `zmq_msg_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
+    // SAFETY: forwarded from the caller; only read.
+    match unsafe { message(msg as *mut zmq_msg_t) }.map(|m| msg::size(m)) {
+        Ok(Some(size)) => size,
+        _ => fail(libc::EFAULT, 0),
+    }
+}
+
+/// 1 if more parts of the same message follow, else 0; -1 with EFAULT for
+/// a NULL `msg`.
+///
+/// # Safety
+/// `msg` is NULL or points at a message as for `zmq_msg_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
+    // SAFETY: forwarded from the caller; only read.
+    match unsafe { message(msg as *mut zmq_msg_t) } {
+        Ok(m) => msg::more(m) as c_int,
+        Err(Errno(errno)) => fail(errno, -1),
+    }
+}
+
+/// An integer property: ZMQ_MORE (1), ZMQ_SRCFD (2, the socket a received
+/// message came from, or -1 with EINVAL), ZMQ_SHARED (3). Other properties:
+/// -1 with EINVAL; NULL `msg`: -1 with EFAULT.
+///
+/// # Safety
+/// `msg` is NULL or points at a message as for `zmq_msg_close`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> c_int {
+    // SAFETY: forwarded from the caller; only read.
+    match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| msg::get(m, property)) {
+        Ok(value) => value,
+        Err(Errno(errno)) => fail(errno, -1),
+    }
+}
+
+/// Sets an integer property. No property is settable (as in libzmq):
+/// always -1 with EINVAL (EFAULT for a NULL `msg`).
+///
+/// # Safety
+/// `msg` is NULL or points at a message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, _property: c_int, _value: c_int) -> c_int {
+    // SAFETY: forwarded from the caller.
+    match unsafe { message(msg) } {
+        Ok(_) => fail(libc::EINVAL, -1),
+        Err(Errno(errno)) => fail(errno, -1),
+    }
+}
+
+/// A metadata property of a received message ("Socket-Type",
+/// "Peer-Address", "Routing-Id", "User-Id", application metadata), answered
+/// by libzmq. NULL with EINVAL if the message has no such property or no
+/// metadata, or `property` is NULL; EFAULT for a NULL `msg`.
+///
+/// # Safety
+/// `msg` as for `zmq_msg_close`; `property` is NULL or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_gets(msg: *const zmq_msg_t, property: *const c_char) -> *const c_char {
+    if property.is_null() {
+        return fail(libc::EINVAL, core::ptr::null());
+    }
+    // SAFETY: forwarded from the caller; only read.
+    match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| unsafe { msg::gets(m, property) }) {
+        Ok(value) => value,
+        Err(Errno(errno)) => fail(errno, core::ptr::null()),
+    }
+}
+
+/// The routing id (SERVER sockets), 0 if none. 0 with EFAULT for NULL.
+///
+/// # Safety
+/// `msg` is NULL or points at a message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
+    // SAFETY: forwarded from the caller.
+    match unsafe { message(msg) } {
+        Ok(m) => msg::routing_id(m),
+        Err(Errno(errno)) => fail(errno, 0),
+    }
+}
+
+/// Sets the routing id. Returns 0; -1 with EINVAL for 0, EFAULT for NULL.
+///
+/// # Safety
+/// `msg` is NULL or points at a message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id: u32) -> c_int {
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.and_then(|m| msg::set_routing_id(m, routing_id)))
+}
+
+/// The group (RADIO/DISH), "" if none. NULL with EFAULT for a NULL `msg`.
+///
+/// # Safety
+/// `msg` is NULL or points at a message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
+    // SAFETY: forwarded from the caller.
+    match unsafe { message(msg) } {
+        Ok(m) => msg::group(m),
+        Err(Errno(errno)) => fail(errno, core::ptr::null()),
+    }
+}
+
+/// Sets the group. Returns 0; -1 with EINVAL if `group` is NULL or longer
+/// than 255 bytes, ENOMEM, EFAULT for a NULL `msg`.
+///
+/// # Safety
+/// `msg` is NULL or points at a message; `group` is NULL or a C string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_msg_set_group(msg: *mut zmq_msg_t, group: *const c_char) -> c_int {
+    if group.is_null() {
+        return fail(libc::EINVAL, -1);
+    }
+    // SAFETY: checked non-null; the caller vouches it is NUL-terminated.
+    let name = unsafe { CStr::from_ptr(group) };
+    // SAFETY: forwarded from the caller.
+    status(unsafe { message(msg) }.and_then(|m| msg::set_group(m, name)))
+}
+
+/// zmqpool's version, as `zmq_version` reports libzmq's. Any pointer may be NULL.
+///
+/// # Safety
+/// Each pointer is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_version(major: *mut c_int, minor: *mut c_int, patch: *mut c_int) {
+    let parts = [
+        (major, env!("CARGO_PKG_VERSION_MAJOR")),
+        (minor, env!("CARGO_PKG_VERSION_MINOR")),
+        (patch, env!("CARGO_PKG_VERSION_PATCH")),
+    ];
+    for (out, text) in parts {
+        if !out.is_null() {
+            // SAFETY: non-null and writable by the contract.
+            unsafe { *out = text.parse().unwrap_or(0) };
+        }
+    }
+}

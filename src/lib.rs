@@ -1,0 +1,15 @@
+//! zmqpool: libzmq's `zmq_msg_*` API, bit-compatible with libzmq >= 4.3.3,
+//! with message memory from zmqpool's allocator.
+//!
+//! - [`msg`]: the 64-byte message and the libzmq-exact operations on it,
+//!   plus [`msg::Message`], a safe owner for Rust users.
+//! - [`pool`]: the allocator behind message bodies and control blocks.
+//! - `ffi`: the exported C functions (see `include/zmqpool.h`).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod ffi;
+pub mod msg;
+pub mod pool;
+
+pub use msg::Message;

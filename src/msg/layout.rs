@@ -1,0 +1,204 @@
+//! The 64-byte message, byte for byte as libzmq >= 4.3.3 lays out `msg_t`.
+//!
+//! libzmq's `msg_t` is a union of per-kind structs that all end in the same
+//! tail (type, flags, routing id, group). Rust cannot express a union whose
+//! members share a trailing layout without padding the 33-byte inline buffer,
+//! so the message is one struct with an opaque 33-byte `payload`, and each
+//! kind reads what it keeps there through typed accessors:
+//!
+//! ```text
+//!  offset  0        8                                   41    42   43    44        48              64
+//!         +--------+-----------------------------------+-----+----+-----+---------+----------------+
+//!  vsm    |metadata| inline data (33 bytes)            |size |type|flags|routing  | group          |
+//!  lmsg   |metadata| *content | unused                 |     |    |     | id (u32)| type | short or |
+//!  zclmsg |metadata| *content | unused                 |     |    |     |         |  u8  | @56 *long|
+//!  cmsg   |metadata| *data    | size (usize) | unused  |     |    |     |         |      |          |
+//!         +--------+-----------------------------------+-----+----+-----+---------+----------------+
+//! ```
+//!
+//! `content` points at a 40-byte [`Content`] block shared by every copy of the
+//! message; `metadata` is a libzmq C++ object only libzmq may touch.
+
+use core::ffi::c_void;
+use core::mem::{align_of, offset_of, size_of};
+use core::sync::atomic::AtomicU32;
+
+/// Size of `zmq_msg_t`.
+pub const MSG_SIZE: usize = 64;
+/// Largest body stored inline (libzmq's `max_vsm_size`).
+pub const MAX_VSM_SIZE: usize = 33;
+/// Longest group name (`ZMQ_GROUP_MAX_LENGTH`).
+pub const GROUP_MAX_LENGTH: usize = 255;
+/// Longest group name kept inside the message; longer ones go to a [`LongGroup`].
+pub const SHORT_GROUP_MAX_LENGTH: usize = 14;
+
+/// libzmq's `msg_t::type_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Very small message: the body lives inside the 64 bytes.
+    Vsm = 101,
+    /// Large message: `content` was allocated with C `malloc` (libzmq's own).
+    Lmsg = 102,
+    /// Pipe delimiter (libzmq internal, never carries data).
+    Delimiter = 103,
+    /// Constant message: points at caller memory that is never freed.
+    Cmsg = 104,
+    /// Zero-copy large message: `content` is released by `content.ffn`.
+    Zclmsg = 105,
+    /// RADIO/DISH join command.
+    Join = 106,
+    /// RADIO/DISH leave command.
+    Leave = 107,
+}
+
+impl Kind {
+    /// Decodes a type byte; `None` for anything libzmq's `check()` rejects.
+    pub fn from_byte(byte: u8) -> Option<Kind> {
+        Some(match byte {
+            101 => Kind::Vsm,
+            102 => Kind::Lmsg,
+            103 => Kind::Delimiter,
+            104 => Kind::Cmsg,
+            105 => Kind::Zclmsg,
+            106 => Kind::Join,
+            107 => Kind::Leave,
+            _ => return None,
+        })
+    }
+}
+
+/// Message flag bits (libzmq's `msg_t` flag enum).
+pub mod flags {
+    /// Another part of the same message follows.
+    pub const MORE: u8 = 1;
+    /// ZMTP command frame.
+    pub const COMMAND: u8 = 2;
+    /// Carries credentials (ZAP).
+    pub const CREDENTIAL: u8 = 32;
+    /// Carries a routing id.
+    pub const ROUTING_ID: u8 = 64;
+    /// `content` is shared: its reference count is live.
+    pub const SHARED: u8 = 128;
+}
+
+/// Group storage kinds (libzmq's `group_type_t`).
+pub const GROUP_TYPE_SHORT: u8 = 0;
+/// See [`GROUP_TYPE_SHORT`].
+pub const GROUP_TYPE_LONG: u8 = 1;
+
+/// A content release function, `zmq_free_fn`.
+pub type FreeFn = unsafe extern "C" fn(data: *mut c_void, hint: *mut c_void);
+
+/// libzmq's `msg_t::content_t`: the block behind lmsg and zclmsg messages.
+#[repr(C)]
+pub struct Content {
+    pub data: *mut c_void,
+    pub size: usize,
+    pub ffn: Option<FreeFn>,
+    pub hint: *mut c_void,
+    pub refcnt: AtomicU32,
+}
+
+/// libzmq's `msg_t::long_group_t`; always allocated with C `malloc`, since
+/// libzmq frees it with `free()` when it drops the last reference.
+#[repr(C)]
+pub struct LongGroup {
+    pub group: [u8; GROUP_MAX_LENGTH + 1],
+    pub refcnt: AtomicU32,
+}
+
+/// libzmq's `group_t`: a type byte, then a NUL-terminated short name, or
+/// (at byte 8 of the union) a pointer to a [`LongGroup`].
+#[repr(C)]
+pub struct Group {
+    pub kind: u8,
+    pub bytes: [u8; 15],
+}
+
+/// The message itself, layout-identical to libzmq's `msg_t`.
+#[repr(C, align(8))]
+pub struct Msg {
+    pub metadata: *mut c_void,
+    pub payload: [u8; MAX_VSM_SIZE],
+    pub vsm_size: u8,
+    pub kind: u8,
+    pub flags: u8,
+    pub routing_id: u32,
+    pub group: Group,
+}
+
+// Layout facts libzmq's bytes depend on; checked against a real libzmq by
+// c_tests/test_layout.c as well.
+const _: () = assert!(size_of::<Msg>() == MSG_SIZE);
+const _: () = assert!(align_of::<Msg>() == align_of::<*mut c_void>());
+const _: () = assert!(offset_of!(Msg, metadata) == 0);
+const _: () = assert!(offset_of!(Msg, payload) == 8);
+const _: () = assert!(offset_of!(Msg, vsm_size) == 41);
+const _: () = assert!(offset_of!(Msg, kind) == 42);
+const _: () = assert!(offset_of!(Msg, flags) == 43);
+const _: () = assert!(offset_of!(Msg, routing_id) == 44);
+const _: () = assert!(offset_of!(Msg, group) == 48);
+const _: () = assert!(size_of::<Group>() == 16);
+const _: () = assert!(size_of::<Content>() == 40);
+const _: () = assert!(offset_of!(Content, data) == 0);
+const _: () = assert!(offset_of!(Content, size) == 8);
+const _: () = assert!(offset_of!(Content, ffn) == 16);
+const _: () = assert!(offset_of!(Content, hint) == 24);
+const _: () = assert!(offset_of!(Content, refcnt) == 32);
+const _: () = assert!(offset_of!(LongGroup, refcnt) == 256);
+const _: () = assert!(size_of::<LongGroup>() == 260);
+
+/// Offset of the long-group pointer inside [`Group::bytes`] (byte 56 of the message).
+const LONG_GROUP_PTR_AT: usize = 7;
+/// Offset of the cmsg size inside the payload (byte 16 of the message).
+const CMSG_SIZE_AT: usize = 8;
+
+impl Msg {
+    /// The content-block pointer of an lmsg/zclmsg (payload bytes 0..8).
+    pub fn content(&self) -> *mut Content {
+        self.payload_word(0) as *mut Content
+    }
+
+    pub fn set_content(&mut self, content: *mut Content) {
+        self.set_payload_word(0, content as usize);
+    }
+
+    /// The data pointer of a cmsg (payload bytes 0..8).
+    pub fn cmsg_data(&self) -> *mut c_void {
+        self.payload_word(0) as *mut c_void
+    }
+
+    /// The size of a cmsg (payload bytes 8..16).
+    pub fn cmsg_size(&self) -> usize {
+        self.payload_word(CMSG_SIZE_AT)
+    }
+
+    pub fn set_cmsg(&mut self, data: *mut c_void, size: usize) {
+        self.set_payload_word(0, data as usize);
+        self.set_payload_word(CMSG_SIZE_AT, size);
+    }
+
+    /// The [`LongGroup`] pointer (message bytes 56..64).
+    pub fn long_group(&self) -> *mut LongGroup {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.group.bytes[LONG_GROUP_PTR_AT..LONG_GROUP_PTR_AT + 8]);
+        usize::from_ne_bytes(word) as *mut LongGroup
+    }
+
+    pub fn set_long_group(&mut self, group: *mut LongGroup) {
+        self.group.kind = GROUP_TYPE_LONG;
+        self.group.bytes[LONG_GROUP_PTR_AT..LONG_GROUP_PTR_AT + 8]
+            .copy_from_slice(&(group as usize).to_ne_bytes());
+    }
+
+    fn payload_word(&self, at: usize) -> usize {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.payload[at..at + 8]);
+        usize::from_ne_bytes(word)
+    }
+
+    fn set_payload_word(&mut self, at: usize, value: usize) {
+        self.payload[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+    }
+}
