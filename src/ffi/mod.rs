@@ -19,10 +19,6 @@ pub struct zmq_msg_t {
 const _: () = assert!(core::mem::size_of::<zmq_msg_t>() == core::mem::size_of::<Msg>());
 const _: () = assert!(core::mem::align_of::<zmq_msg_t>() == core::mem::align_of::<Msg>());
 
-/// `zmq_free_fn`.
-#[allow(non_camel_case_types)]
-pub type zmq_free_fn = unsafe extern "C" fn(data: *mut c_void, hint: *mut c_void);
-
 /// The message behind a C pointer, or EFAULT for null or misaligned ones.
 ///
 /// # Safety
@@ -104,7 +100,7 @@ pub unsafe extern "C" fn zmq_msg_init_data(
     msg: *mut zmq_msg_t,
     data: *mut c_void,
     size: usize,
-    ffn: Option<zmq_free_fn>,
+    ffn: Option<unsafe extern "C" fn(data: *mut c_void, hint: *mut c_void)>,
     hint: *mut c_void,
 ) -> c_int {
     // SAFETY: forwarded from the caller.
@@ -236,7 +232,8 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
 /// # Safety
 /// `msg` is NULL or points at a message.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, _property: c_int, _value: c_int) -> c_int {
+pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, property: c_int, value: c_int) -> c_int {
+    let _ = (property, value);
     // SAFETY: forwarded from the caller.
     match unsafe { message(msg) } {
         Ok(_) => fail(libc::EINVAL, -1),
@@ -252,12 +249,16 @@ pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, _property: c_int, _val
 /// # Safety
 /// `msg` as for `zmq_msg_close`; `property` is NULL or a C string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zmq_msg_gets(msg: *const zmq_msg_t, property: *const c_char) -> *const c_char {
+pub unsafe extern "C" fn zmq_msg_gets(
+    msg: *const zmq_msg_t,
+    property: *const c_char,
+) -> *const c_char {
     if property.is_null() {
         return fail(libc::EINVAL, core::ptr::null());
     }
     // SAFETY: forwarded from the caller; only read.
-    match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| unsafe { msg::gets(m, property) }) {
+    match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| unsafe { msg::gets(m, property) })
+    {
         Ok(value) => value,
         Err(Errno(errno)) => fail(errno, core::ptr::null()),
     }

@@ -37,12 +37,8 @@ fn resolve() -> Option<RealLibzmq> {
         // SAFETY: the name is a NUL-terminated literal; RTLD_NOLOAD only
         // returns a handle to an object already loaded and never runs its
         // initialisers again.
-        let handle = unsafe {
-            libc::dlopen(
-                c"libzmq.so.5".as_ptr(),
-                libc::RTLD_NOLOAD | libc::RTLD_LAZY,
-            )
-        };
+        let handle =
+            unsafe { libc::dlopen(c"libzmq.so.5".as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
         if handle.is_null() {
             return None;
         }

@@ -315,7 +315,10 @@ pub unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
         // libzmq may change; its zmq_msg_copy does the whole job, closing
         // `dest` (any kind, ours included) as we would.
         return match unsafe {
-            (real.copy)(dest as *mut Msg as *mut c_void, src as *mut Msg as *mut c_void)
+            (real.copy)(
+                dest as *mut Msg as *mut c_void,
+                src as *mut Msg as *mut c_void,
+            )
         } {
             0 => Ok(()),
             _ => Err(Errno(errno())),
@@ -387,9 +390,7 @@ pub fn more(msg: &Msg) -> bool {
 pub fn get(msg: &Msg, property: c_int) -> Result<c_int> {
     match property {
         ZMQ_MORE => Ok(more(msg) as c_int),
-        ZMQ_SHARED => {
-            Ok((msg.kind == Kind::Cmsg as u8 || msg.flags & flags::SHARED != 0) as c_int)
-        }
+        ZMQ_SHARED => Ok((msg.kind == Kind::Cmsg as u8 || msg.flags & flags::SHARED != 0) as c_int),
         ZMQ_SRCFD => {
             if msg.metadata.is_null() {
                 return Err(Errno(libc::EINVAL));

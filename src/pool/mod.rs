@@ -6,6 +6,11 @@
 //! free from any thread, which is what libzmq does when its I/O thread closes
 //! a message an application thread built.
 //!
+//! The upstream is chosen once per process by `ZMQPOOL_BACKEND`
+//! (`mimalloc`, the default, or `system` for glibc malloc, which lets
+//! valgrind see every block). Each header records which upstream made the
+//! block, so a block is always returned to the allocator it came from.
+//!
 //! Invariant: a pointer from [`alloc`] is released with [`dealloc`] exactly
 //! once, on any thread. Nothing here touches the C `malloc` heap, so blocks
 //! from here must never reach `free()`: they travel inside zclmsg messages
@@ -21,7 +26,39 @@ pub const ALIGNMENT: usize = 16;
 #[repr(C)]
 struct Header {
     requested: usize,
-    _reserved: usize,
+    upstream: usize,
+}
+
+/// Where a block's memory came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Upstream {
+    /// The embedded mimalloc.
+    Mimalloc = 1,
+    /// The C library's malloc (visible to valgrind and malloc hooks).
+    System = 2,
+}
+
+const UPSTREAM_UNSET: u8 = 0;
+static UPSTREAM: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(UPSTREAM_UNSET);
+
+/// The upstream new blocks come from: `ZMQPOOL_BACKEND`, read on first use.
+pub fn upstream() -> Upstream {
+    use core::sync::atomic::Ordering::Relaxed;
+    // Relaxed: the value is derived from the environment, the same on every
+    // thread; a race only reads the environment twice.
+    match UPSTREAM.load(Relaxed) {
+        1 => Upstream::Mimalloc,
+        2 => Upstream::System,
+        _ => {
+            let chosen = match std::env::var_os("ZMQPOOL_BACKEND") {
+                Some(name) if name == "system" => Upstream::System,
+                _ => Upstream::Mimalloc,
+            };
+            UPSTREAM.store(chosen as u8, Relaxed);
+            chosen
+        }
+    }
 }
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
 
@@ -35,18 +72,25 @@ pub fn alloc(size: usize) -> *mut u8 {
     if total > isize::MAX as usize {
         return core::ptr::null_mut();
     }
-    // SAFETY: mi_malloc_aligned has no preconditions; it returns null or a
-    // block of at least `total` bytes aligned to ALIGNMENT.
-    let base = unsafe { libmimalloc_sys::mi_malloc_aligned(total, ALIGNMENT) } as *mut Header;
+    let upstream = upstream();
+    let base = match upstream {
+        // SAFETY: mi_malloc_aligned has no preconditions; it returns null or
+        // a block of at least `total` bytes aligned to ALIGNMENT.
+        Upstream::Mimalloc => unsafe { libmimalloc_sys::mi_malloc_aligned(total, ALIGNMENT) },
+        // SAFETY: malloc has no preconditions; glibc's x86_64/aarch64 malloc
+        // aligns to 16 (checked below in debug builds and tests).
+        Upstream::System => unsafe { libc::malloc(total) },
+    } as *mut Header;
     if base.is_null() {
         return core::ptr::null_mut();
     }
+    debug_assert_eq!(base as usize % ALIGNMENT, 0);
     // SAFETY: `base` is a fresh, aligned block of at least HEADER_SIZE bytes;
     // the user pointer is HEADER_SIZE past it, still inside the block.
     unsafe {
         base.write(Header {
             requested: size,
-            _reserved: 0,
+            upstream: upstream as usize,
         });
         (base as *mut u8).add(HEADER_SIZE)
     }
@@ -61,8 +105,15 @@ pub unsafe fn dealloc(ptr: *mut u8) {
         return;
     }
     // SAFETY: by the contract, the header sits HEADER_SIZE before `ptr` at
-    // the start of a mimalloc block that is still live.
-    unsafe { libmimalloc_sys::mi_free(ptr.sub(HEADER_SIZE) as *mut c_void) }
+    // the start of a live block, made by the upstream it names.
+    unsafe {
+        let base = ptr.sub(HEADER_SIZE) as *mut Header;
+        if (*base).upstream == Upstream::System as usize {
+            libc::free(base as *mut c_void);
+        } else {
+            libmimalloc_sys::mi_free(base as *mut c_void);
+        }
+    }
 }
 
 /// The size requested for a block from [`alloc`].

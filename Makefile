@@ -1,0 +1,117 @@
+# zmqpool: build, header, C tests, install. `make help` lists the targets.
+
+PREFIX      ?= /usr/local
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+CARGO       ?= cargo
+CC          ?= cc
+CXX         ?= c++
+VALGRIND    ?= valgrind
+CBINDGEN_VERSION := 0.29.4
+
+RELEASE := target/release
+LIB_SO  := $(RELEASE)/libzmqpool.so
+LIB_A   := $(RELEASE)/libzmqpool.a
+BUILD   := build
+HEADER  := include/zmqpool.h
+
+CWARN    := -Wall -Wextra -Wpedantic -Werror
+CFLAGS   ?= -O2 -g
+TEST_CFLAGS := $(CFLAGS) $(CWARN) -std=c99 -Iinclude
+ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
+VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
+	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+
+.PHONY: all lib header check-header test test-rust test-c lint demo install clean help
+
+all: lib $(HEADER)
+
+help:
+	@echo "make            build the release library (.so/.a) and the header"
+	@echo "make test       cargo tests, lint, header check, C tests (plain, linked, preloaded, valgrind)"
+	@echo "make demo       build and run the demo on real libzmq"
+	@echo "make install    install libraries, header and zmqpool.pc under PREFIX=$(PREFIX)"
+	@echo "make header     regenerate include/zmqpool.h with cbindgen"
+	@echo "make clean      remove build output"
+
+lib:
+	$(CARGO) build --release --locked
+
+$(LIB_SO) $(LIB_A): lib
+
+header:
+	cbindgen --quiet --config cbindgen.toml --crate zmqpool --output $(HEADER)
+
+# Fails when the committed header is not what cbindgen makes from the source.
+check-header:
+	@mkdir -p $(BUILD)
+	cbindgen --quiet --config cbindgen.toml --crate zmqpool --output $(BUILD)/zmqpool.h
+	@diff -u $(HEADER) $(BUILD)/zmqpool.h || { echo "include/zmqpool.h is stale: run 'make header' and commit it"; exit 1; }
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --locked
+
+# ---- C tests ---------------------------------------------------------------
+C_TESTS := $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# Reference: libzmq alone.
+$(BUILD)/test_msg_ref: c_tests/test_msg.c c_tests/harness.h | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(ZMQ_LIBS) -ldl
+
+# zmqpool linked ahead of libzmq: its zmq_msg_* win.
+$(BUILD)/test_msg_linked: c_tests/test_msg.c c_tests/harness.h lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_msg.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl
+
+$(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
+
+# The header compiles as C99 and C++11, before or after <zmq.h>, or without it.
+$(BUILD)/test_header_c: c_tests/test_header.c $(HEADER) lib | $(BUILD)
+	$(CC) $(CFLAGS) $(CWARN) -std=c99 -Iinclude -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool
+$(BUILD)/test_header_cpp: c_tests/test_header.c $(HEADER) lib | $(BUILD)
+	$(CXX) $(CFLAGS) $(CWARN) -std=c++11 -x c++ -DZMQ_INCLUDE_FIRST -Iinclude -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool
+$(BUILD)/test_header_alone: c_tests/test_header.c $(HEADER) lib | $(BUILD)
+	$(CC) $(CFLAGS) $(CWARN) -std=c99 -DZMQPOOL_NO_ZMQ_H -Iinclude -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool
+
+test-c: $(C_TESTS)
+	$(BUILD)/test_header_c && $(BUILD)/test_header_cpp && $(BUILD)/test_header_alone
+	$(BUILD)/test_layout
+	$(BUILD)/test_msg_ref
+	$(BUILD)/test_msg_linked
+	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
+	@echo "--- the same under valgrind (zmqpool's blocks from glibc malloc, so valgrind sees them)"
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_layout
+	$(VALGRIND_RUN) $(BUILD)/test_msg_ref
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_msg_linked
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
+	$(VALGRIND_RUN) $(BUILD)/test_msg_linked
+	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"
+	@bad=$$(nm -D --defined-only $(LIB_SO) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' || true); \
+	  if [ -n "$$bad" ]; then echo "unexpected exports:"; echo "$$bad"; exit 1; fi; \
+	  if nm -D --defined-only $(LIB_SO) | grep -q -E ' (zmq_msg_send|zmq_msg_recv)$$'; then echo "socket functions exported"; exit 1; fi; \
+	  echo "exports ok: $$(nm -D --defined-only $(LIB_SO) | wc -l) symbols"
+
+test: test-rust lint check-header test-c
+	@echo "all tests passed"
+
+# ---- install ----------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libzmqpool.so
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libzmqpool.a
+	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/zmqpool.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e "s|@VERSION@|$$(sed -n 's/^version = \"\(.*\)\"/\1/p' Cargo.toml | head -1)|g" \
+	    zmqpool.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/zmqpool.pc
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
