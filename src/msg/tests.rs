@@ -194,10 +194,8 @@ fn unknown_properties_are_einval_and_srcfd_without_metadata_is_einval() {
     assert_eq!(get(&msg, 99), Err(Errno(libc::EINVAL)));
     assert_eq!(get(&msg, ZMQ_SRCFD), Err(Errno(libc::EINVAL)));
     // SAFETY: the property is a C string literal.
-    assert_eq!(
-        unsafe { gets(&msg, c"Socket-Type".as_ptr()) },
-        Err(Errno(libc::EINVAL))
-    );
+    let socket_type = unsafe { gets(&msg, c"Socket-Type".as_ptr()) };
+    assert_eq!(socket_type, Err(Errno(libc::EINVAL)));
 }
 
 #[test]
