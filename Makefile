@@ -22,7 +22,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -101,6 +101,17 @@ test-c: $(C_TESTS)
 
 test: test-rust lint check-header test-c
 	@echo "all tests passed"
+
+# ---- demo -------------------------------------------------------------------
+$(BUILD)/throughput: demo/throughput.c | $(BUILD)
+	$(CC) $(CFLAGS) $(CWARN) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread
+
+demo: all $(BUILD)/throughput
+	demo/run.sh
+
+# Installs what a fresh Debian machine lacks (libzmq3-dev, valgrind, cbindgen...).
+setup:
+	bash scripts/setup.sh
 
 # ---- install ----------------------------------------------------------------
 install: all
