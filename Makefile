@@ -22,7 +22,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -99,7 +99,20 @@ test-c: $(C_TESTS)
 	  if nm -D --defined-only $(LIB_SO) | grep -q -E ' (zmq_msg_send|zmq_msg_recv)$$'; then echo "socket functions exported"; exit 1; fi; \
 	  echo "exports ok: $$(nm -D --defined-only $(LIB_SO) | wc -l) symbols"
 
-test: test-rust lint check-header test-c
+# Installs into a scratch prefix and builds a program from the installed
+# header and pkg-config file, against the shared and the static library.
+test-install: all | $(BUILD)
+	rm -rf $(BUILD)/prefix
+	$(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD)/prefix) >/dev/null
+	PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	  $(CC) $(CWARN) -std=c99 -o $(BUILD)/installed_shared c_tests/test_header.c \
+	    $$(pkg-config --cflags zmqpool) $$(pkg-config --libs zmqpool libzmq) -Wl,-rpath,$(abspath $(BUILD)/prefix/lib) && \
+	  $(CC) $(CWARN) -std=c99 -o $(BUILD)/installed_static c_tests/test_header.c \
+	    $$(pkg-config --cflags zmqpool) $(BUILD)/prefix/lib/libzmqpool.a $$(pkg-config --libs libzmq) -lpthread -ldl -lm
+	$(BUILD)/installed_shared
+	$(BUILD)/installed_static
+
+test: test-rust lint check-header test-c test-install
 	@echo "all tests passed"
 
 # ---- demo -------------------------------------------------------------------
