@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -316,6 +317,7 @@ static void tcp_messages_carry_libzmq_metadata_and_free_functions_run_once (
     size_t endpoint_size = sizeof endpoint;
     void *buffer = malloc (65536);
     zmq_msg_t msg, copy;
+    struct stat status;
     int waited;
     CHECK (push && pull && buffer);
     CHECK_EQ_INT (zmq_bind (pull, "tcp://127.0.0.1:*"), 0);
@@ -337,6 +339,10 @@ static void tcp_messages_carry_libzmq_metadata_and_free_functions_run_once (
     CHECK (zmq_msg_gets (&msg, "Peer-Address") != NULL);
     CHECK (strcmp (zmq_msg_gets (&msg, "Peer-Address"), "127.0.0.1") == 0);
     CHECK_FAILS (zmq_msg_gets (&msg, "No-Such-Property"), NULL, EINVAL);
+    /* ZMQ_SRCFD is the receiving socket's file descriptor. */
+    CHECK (zmq_msg_get (&msg, ZMQ_SRCFD) > 2);
+    CHECK (fstat (zmq_msg_get (&msg, ZMQ_SRCFD), &status) == 0);
+    CHECK (S_ISSOCK (status.st_mode));
     /* Copying and closing a received message goes through its metadata. */
     CHECK_EQ_INT (zmq_msg_init_size (&copy, 100), 0);
     CHECK_EQ_INT (zmq_msg_copy (&copy, &msg), 0);
