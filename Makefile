@@ -70,7 +70,7 @@ $(BUILD)/test_msg_ref: c_tests/test_msg.c c_tests/harness.h | $(BUILD)
 $(BUILD)/test_msg_linked: c_tests/test_msg.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_msg.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl
 
-$(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+$(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
 
 # The header compiles as C99 and C++11, before or after <zmq.h>, or without it.

@@ -17,14 +17,7 @@
 #include <zmq.h>
 #endif
 
-struct alignment_probe
-{
-    char c;
-    zmq_msg_t msg;
-};
-typedef char zmq_msg_t_is_64_bytes[sizeof (zmq_msg_t) == 64 ? 1 : -1];
-typedef char zmq_msg_t_is_pointer_aligned
-  [offsetof (struct alignment_probe, msg) == sizeof (void *) ? 1 : -1];
+#include "msg_size_asserts.h"
 
 static void release (void *data, void *hint)
 {

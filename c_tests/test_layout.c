@@ -18,15 +18,7 @@
 #include "zmqpool.h"
 #include "harness.h"
 
-/* Compile-time facts against <zmq.h> (C99: negative array size on failure). */
-struct alignment_probe
-{
-    char c;
-    zmq_msg_t msg;
-};
-typedef char zmq_msg_t_is_64_bytes[sizeof (zmq_msg_t) == 64 ? 1 : -1];
-typedef char zmq_msg_t_is_pointer_aligned
-  [offsetof (struct alignment_probe, msg) == sizeof (void *) ? 1 : -1];
+#include "msg_size_asserts.h"
 
 /* Offsets zmqpool relies on (src/msg/layout.rs), verified at run time below. */
 enum
