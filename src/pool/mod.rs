@@ -1,118 +1,242 @@
-//! zmqpool's allocator: a size-header allocator over the embedded mimalloc.
+//! zmqpool's allocator: a size-header pool over the embedded mimalloc.
 //!
-//! Every block carries a 16-byte header in front of the pointer handed out,
-//! recording the requested size, so release needs no size (`dealloc(ptr)`),
-//! and results stay 16-byte aligned. mimalloc is thread-safe and accepts a
-//! free from any thread, which is what libzmq does when its I/O thread closes
-//! a message an application thread built.
+//! ```text
+//!   block:  [ Header: requested size | origin ][ payload ... ]
+//!            ^ upstream pointer          ^ pointer handed out (16-aligned)
+//! ```
 //!
-//! The upstream is chosen once per process by `ZMQPOOL_BACKEND`
-//! (`mimalloc`, the default, or `system` for glibc malloc, which lets
-//! valgrind see every block). Each header records which upstream made the
-//! block, so a block is always returned to the allocator it came from.
+//! The header records what release needs, so `dealloc(ptr)` takes no size.
+//! Requests up to 512 KiB are rounded to a size class ([`size_class`]) and
+//! recycled; larger ones go straight to the upstream allocator.
+//!
+//! Recycling is magazine-style ([`thread_cache`], [`depot`]): blocks belong
+//! to no thread. A freed block goes onto the freeing thread's own list for
+//! its class (no lock, no atomic); when that list is full it moves, as one
+//! batch, to the process-wide depot; a thread whose list is empty takes a
+//! whole batch back. In the producer/consumer pattern libzmq creates (an
+//! application thread allocates, the I/O thread frees) blocks flow from the
+//! consumer to the producer one batch at a time, one lock per batch.
 //!
 //! Invariant: a pointer from [`alloc`] is released with [`dealloc`] exactly
-//! once, on any thread. Nothing here touches the C `malloc` heap, so blocks
-//! from here must never reach `free()`: they travel inside zclmsg messages
+//! once, on any thread. Nothing here touches the C `malloc` heap unless the
+//! backend is `system`, and then only through the header's record, so
+//! blocks never reach a foreign `free()`: they travel inside zclmsg messages
 //! whose free function brings them back here.
 
+pub mod depot;
+pub mod size_class;
+mod thread_cache;
+
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use size_class::SizeClass;
 
 /// Bytes in front of every block; keeps the user pointer 16-byte aligned.
 pub const HEADER_SIZE: usize = 16;
 /// Alignment of every pointer handed out.
 pub const ALIGNMENT: usize = 16;
 
-#[repr(C)]
-struct Header {
-    requested: usize,
-    upstream: usize,
-}
-
-/// Where a block's memory came from.
+/// Which allocator serves new blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub enum Upstream {
-    /// The embedded mimalloc.
-    Mimalloc = 1,
-    /// The C library's malloc (visible to valgrind and malloc hooks).
-    System = 2,
+#[repr(u8)]
+pub enum Backend {
+    /// Size classes recycled through thread caches, over mimalloc (default).
+    Pool = 1,
+    /// Every block straight from mimalloc.
+    Mimalloc = 2,
+    /// Every block straight from the C library's malloc (valgrind sees it).
+    System = 3,
 }
 
-const UPSTREAM_UNSET: u8 = 0;
-static UPSTREAM: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(UPSTREAM_UNSET);
+impl Backend {
+    fn from_byte(byte: u8) -> Option<Backend> {
+        match byte {
+            1 => Some(Backend::Pool),
+            2 => Some(Backend::Mimalloc),
+            3 => Some(Backend::System),
+            _ => None,
+        }
+    }
 
-/// The upstream new blocks come from: `ZMQPOOL_BACKEND`, read on first use.
-pub fn upstream() -> Upstream {
-    use core::sync::atomic::Ordering::Relaxed;
-    // Relaxed: the value is derived from the environment, the same on every
-    // thread; a race only reads the environment twice.
-    match UPSTREAM.load(Relaxed) {
-        1 => Upstream::Mimalloc,
-        2 => Upstream::System,
-        _ => {
-            let chosen = match std::env::var_os("ZMQPOOL_BACKEND") {
-                Some(name) if name == "system" => Upstream::System,
-                _ => Upstream::Mimalloc,
-            };
-            UPSTREAM.store(chosen as u8, Relaxed);
-            chosen
+    /// Parses a `ZMQPOOL_BACKEND` value.
+    pub fn from_name(name: &str) -> Option<Backend> {
+        match name {
+            "pool" => Some(Backend::Pool),
+            "mimalloc" => Some(Backend::Mimalloc),
+            "system" => Some(Backend::System),
+            _ => None,
         }
     }
 }
+
+const BACKEND_UNSET: u8 = 0;
+static BACKEND: AtomicU8 = AtomicU8::new(BACKEND_UNSET);
+
+/// The backend for new blocks: `ZMQPOOL_BACKEND`, read on first use.
+#[inline]
+pub fn backend() -> Backend {
+    // Relaxed: the value is a standalone setting; blocks record their own
+    // origin, so a thread seeing an older choice for a moment is harmless.
+    match Backend::from_byte(BACKEND.load(Ordering::Relaxed)) {
+        Some(backend) => backend,
+        None => {
+            let chosen = std::env::var("ZMQPOOL_BACKEND")
+                .ok()
+                .and_then(|name| Backend::from_name(&name))
+                .unwrap_or(Backend::Pool);
+            let _ = BACKEND.compare_exchange(
+                BACKEND_UNSET,
+                chosen as u8,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            Backend::from_byte(BACKEND.load(Ordering::Relaxed)).unwrap_or(chosen)
+        }
+    }
+}
+
+/// Switches the backend for blocks allocated from now on; blocks already
+/// out are still released to where they came from.
+pub fn set_backend(backend: Backend) {
+    BACKEND.store(backend as u8, Ordering::Relaxed);
+}
+
+/// Where a block came from, recorded in its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A pooled block of a size class (memory from mimalloc).
+    Class(SizeClass),
+    Mimalloc,
+    System,
+}
+
+const ORIGIN_MIMALLOC: usize = usize::MAX;
+const ORIGIN_SYSTEM: usize = usize::MAX - 1;
+
+#[repr(C)]
+struct Header {
+    requested: usize,
+    origin: usize,
+}
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
 
-/// Allocates `size` bytes, 16-byte aligned. Returns null when memory is
-/// exhausted or `size` is too large to represent (the caller reports ENOMEM).
-/// `size == 0` gives a unique pointer.
-pub fn alloc(size: usize) -> *mut u8 {
-    let Some(total) = size.checked_add(HEADER_SIZE) else {
+impl Origin {
+    fn encode(self) -> usize {
+        match self {
+            Origin::Class(class) => class.0,
+            Origin::Mimalloc => ORIGIN_MIMALLOC,
+            Origin::System => ORIGIN_SYSTEM,
+        }
+    }
+
+    fn decode(word: usize) -> Origin {
+        match word {
+            ORIGIN_MIMALLOC => Origin::Mimalloc,
+            ORIGIN_SYSTEM => Origin::System,
+            class => Origin::Class(SizeClass(class)),
+        }
+    }
+}
+
+/// A fresh upstream block with room for `payload` bytes after the header;
+/// returns the header pointer, or null.
+fn upstream_alloc(payload: usize, system: bool) -> *mut Header {
+    let Some(total) = payload.checked_add(HEADER_SIZE) else {
         return core::ptr::null_mut();
     };
     if total > isize::MAX as usize {
         return core::ptr::null_mut();
     }
-    let upstream = upstream();
-    let base = match upstream {
+    let base = if system {
+        // SAFETY: malloc has no preconditions; glibc's malloc on 64-bit
+        // targets aligns to 16 (asserted in debug builds below).
+        unsafe { libc::malloc(total) }
+    } else {
         // SAFETY: mi_malloc_aligned has no preconditions; it returns null or
         // a block of at least `total` bytes aligned to ALIGNMENT.
-        Upstream::Mimalloc => unsafe { libmimalloc_sys::mi_malloc_aligned(total, ALIGNMENT) },
-        // SAFETY: malloc has no preconditions; glibc's x86_64/aarch64 malloc
-        // aligns to 16 (checked below in debug builds and tests).
-        Upstream::System => unsafe { libc::malloc(total) },
+        unsafe { libmimalloc_sys::mi_malloc_aligned(total, ALIGNMENT) }
     } as *mut Header;
-    if base.is_null() {
+    debug_assert_eq!(base as usize % ALIGNMENT, 0);
+    base
+}
+
+/// Returns an upstream block (header pointer) to the allocator it came from.
+///
+/// # Safety
+/// `header` came from [`upstream_alloc`] with the same `system` flag and is
+/// not used again.
+unsafe fn upstream_free(header: *mut Header, system: bool) {
+    if system {
+        // SAFETY: by the contract, a live malloc block.
+        unsafe { libc::free(header as *mut c_void) }
+    } else {
+        // SAFETY: by the contract, a live mimalloc block.
+        unsafe { libmimalloc_sys::mi_free(header as *mut c_void) }
+    }
+}
+
+fn payload_of(header: *mut Header) -> *mut u8 {
+    // HEADER_SIZE bytes past the start of a block at least that large.
+    header.wrapping_byte_add(HEADER_SIZE) as *mut u8
+}
+
+fn header_of(ptr: *mut u8) -> *mut Header {
+    ptr.wrapping_sub(HEADER_SIZE) as *mut Header
+}
+
+/// Allocates `size` bytes, 16-byte aligned. Returns null when memory is
+/// exhausted or `size` is too large to represent (the caller reports ENOMEM).
+/// `size == 0` gives a unique pointer.
+#[inline]
+pub fn alloc(size: usize) -> *mut u8 {
+    let backend = backend();
+    let (header, origin) = match (backend, SizeClass::of(size)) {
+        (Backend::Pool, Some(class)) => {
+            let header = thread_cache::pop(class);
+            let header = if header.is_null() {
+                upstream_alloc(class.size(), false)
+            } else {
+                header
+            };
+            (header, Origin::Class(class))
+        }
+        (Backend::System, _) => (upstream_alloc(size, true), Origin::System),
+        _ => (upstream_alloc(size, false), Origin::Mimalloc),
+    };
+    if header.is_null() {
         return core::ptr::null_mut();
     }
-    debug_assert_eq!(base as usize % ALIGNMENT, 0);
-    // SAFETY: `base` is a fresh, aligned block of at least HEADER_SIZE bytes;
-    // the user pointer is HEADER_SIZE past it, still inside the block.
+    // SAFETY: `header` starts a live block (fresh or recycled) of at least
+    // HEADER_SIZE + size bytes that nobody else references.
     unsafe {
-        base.write(Header {
+        header.write(Header {
             requested: size,
-            upstream: upstream as usize,
-        });
-        (base as *mut u8).add(HEADER_SIZE)
-    }
+            origin: origin.encode(),
+        })
+    };
+    payload_of(header)
 }
 
 /// Releases a block from [`alloc`]. Null is ignored.
 ///
 /// # Safety
 /// `ptr` is null or came from [`alloc`] and has not been released yet.
+#[inline]
 pub unsafe fn dealloc(ptr: *mut u8) {
     if ptr.is_null() {
         return;
     }
-    // SAFETY: by the contract, the header sits HEADER_SIZE before `ptr` at
-    // the start of a live block, made by the upstream it names.
-    unsafe {
-        let base = ptr.sub(HEADER_SIZE) as *mut Header;
-        if (*base).upstream == Upstream::System as usize {
-            libc::free(base as *mut c_void);
-        } else {
-            libmimalloc_sys::mi_free(base as *mut c_void);
-        }
+    let header = header_of(ptr);
+    // SAFETY: by the contract, a live header precedes `ptr`.
+    let origin = Origin::decode(unsafe { (*header).origin });
+    match origin {
+        // SAFETY: a live pooled block of that class, released once.
+        Origin::Class(class) => unsafe { thread_cache::push(class, header) },
+        // SAFETY: a live block from that upstream, released once.
+        Origin::Mimalloc => unsafe { upstream_free(header, false) },
+        // SAFETY: as above.
+        Origin::System => unsafe { upstream_free(header, true) },
     }
 }
 
@@ -122,55 +246,28 @@ pub unsafe fn dealloc(ptr: *mut u8) {
 /// `ptr` came from [`alloc`] and is still live.
 pub unsafe fn requested_size(ptr: *const u8) -> usize {
     // SAFETY: by the contract, a live header precedes `ptr`.
-    unsafe { (*(ptr.sub(HEADER_SIZE) as *const Header)).requested }
+    unsafe { (*header_of(ptr as *mut u8)).requested }
+}
+
+/// Bytes usable at a block from [`alloc`] (at least the requested size).
+///
+/// # Safety
+/// `ptr` came from [`alloc`] and is still live.
+pub unsafe fn usable_size(ptr: *const u8) -> usize {
+    let header = header_of(ptr as *mut u8);
+    // SAFETY: by the contract, a live header precedes `ptr`.
+    match Origin::decode(unsafe { (*header).origin }) {
+        Origin::Class(class) => class.size(),
+        // SAFETY: as above.
+        _ => unsafe { (*header).requested },
+    }
+}
+
+/// Gives the calling thread's cached blocks and the depot's back upstream.
+pub fn trim() {
+    thread_cache::flush_current_thread();
+    depot::drain();
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_are_sixteen_byte_aligned_and_remember_their_size() {
-        for size in [0usize, 1, 15, 16, 33, 64, 1000, 65536, 1 << 20] {
-            let p = alloc(size);
-            assert!(!p.is_null());
-            assert_eq!(p as usize % ALIGNMENT, 0, "size {size}");
-            // SAFETY: p is live and from alloc.
-            unsafe {
-                assert_eq!(requested_size(p), size);
-                core::ptr::write_bytes(p, 0xAB, size);
-                dealloc(p);
-            }
-        }
-    }
-
-    #[test]
-    fn zero_size_blocks_are_unique() {
-        let a = alloc(0);
-        let b = alloc(0);
-        assert_ne!(a, b);
-        // SAFETY: both live and from alloc.
-        unsafe {
-            dealloc(a);
-            dealloc(b);
-        }
-    }
-
-    #[test]
-    fn impossible_sizes_give_null() {
-        assert!(alloc(usize::MAX).is_null());
-        assert!(alloc(usize::MAX - HEADER_SIZE + 1).is_null());
-        assert!(alloc(isize::MAX as usize).is_null());
-    }
-
-    #[test]
-    fn a_block_may_be_freed_on_another_thread() {
-        let p = alloc(4096) as usize;
-        std::thread::spawn(move || {
-            // SAFETY: the block is live and owned by nobody else now.
-            unsafe { dealloc(p as *mut u8) }
-        })
-        .join()
-        .unwrap();
-    }
-}
+mod tests;

@@ -1,0 +1,149 @@
+//! The depot: per size class, a stack of batches of free blocks that any
+//! thread may hand in or take out, under one lock per class.
+//!
+//! A batch is a chain of free blocks linked through their first word; the
+//! first block of a batch also holds the link to the next batch and the
+//! batch's length. Threads move whole batches, so the lock is taken once per
+//! batch (up to 32 blocks), not per block.
+//!
+//! Bound: the depot holds at most `ZMQPOOL_MAX_CACHED_BYTES` (default
+//! 64 MiB) in total; a batch that would exceed it is returned upstream.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::size_class::{SizeClass, COUNT};
+use super::Header;
+
+/// The overlay of a free block: header words, then the first payload word
+/// (every class has at least 16 payload bytes).
+#[repr(C)]
+pub(super) struct FreeBlock {
+    pub next: *mut FreeBlock,
+    pub next_batch: *mut FreeBlock,
+    pub batch_len: usize,
+}
+const _: () = assert!(core::mem::size_of::<FreeBlock>() <= super::HEADER_SIZE + 16);
+
+struct Stack {
+    top: *mut FreeBlock,
+}
+
+// SAFETY: the blocks in a stack are owned by the stack (no thread refers to
+// them) and are only reached under the class's mutex.
+unsafe impl Send for Stack {}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_CLASS: Mutex<Stack> = Mutex::new(Stack {
+    top: core::ptr::null_mut(),
+});
+static CLASSES: [Mutex<Stack>; COUNT] = [EMPTY_CLASS; COUNT];
+static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+const DEFAULT_MAX_CACHED_BYTES: usize = 64 << 20;
+
+/// The cap on bytes held in the depot (`ZMQPOOL_MAX_CACHED_BYTES`).
+pub fn max_cached_bytes() -> usize {
+    // Relaxed: a standalone setting.
+    let cap = MAX_CACHED_BYTES.load(Ordering::Relaxed);
+    if cap != usize::MAX {
+        return cap;
+    }
+    let cap = std::env::var("ZMQPOOL_MAX_CACHED_BYTES")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .unwrap_or(DEFAULT_MAX_CACHED_BYTES)
+        .min(usize::MAX - 1);
+    MAX_CACHED_BYTES.store(cap, Ordering::Relaxed);
+    cap
+}
+
+/// Sets the cap; the depot is trimmed to it at the next hand-in.
+pub fn set_max_cached_bytes(cap: usize) {
+    MAX_CACHED_BYTES.store(cap.min(usize::MAX - 1), Ordering::Relaxed);
+}
+
+/// Bytes currently held in the depot.
+pub fn cached_bytes() -> usize {
+    CACHED_BYTES.load(Ordering::Relaxed)
+}
+
+fn lock(class: SizeClass) -> std::sync::MutexGuard<'static, Stack> {
+    // A poisoned lock only means a panic elsewhere; the stack is consistent
+    // between operations, so keep using it.
+    CLASSES[class.0]
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Hands in a chain of `len` free blocks of `class` (linked by `next`).
+///
+/// # Safety
+/// `head` starts a chain of exactly `len` live, free blocks of `class`,
+/// owned by the caller and not referenced elsewhere.
+pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
+    let bytes = len * (class.size() + super::HEADER_SIZE);
+    // Relaxed: the counter is a bound, not a synchronisation point; the
+    // blocks themselves are published by the mutex.
+    let before = CACHED_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    if before + bytes > max_cached_bytes() {
+        CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+        // SAFETY: forwarded from the caller.
+        unsafe { release_chain(head) };
+        return;
+    }
+    // SAFETY: the caller owns the chain's first block.
+    unsafe { (*head).batch_len = len };
+    let mut stack = lock(class);
+    // SAFETY: as above; the stack is ours under the lock.
+    unsafe { (*head).next_batch = stack.top };
+    stack.top = head;
+}
+
+/// Takes one batch of `class`: its first block and length, or null and 0.
+pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
+    let mut stack = lock(class);
+    let head = stack.top;
+    if head.is_null() {
+        return (head, 0);
+    }
+    // SAFETY: a batch on the stack is live and reached only under the lock.
+    let len = unsafe {
+        stack.top = (*head).next_batch;
+        (*head).batch_len
+    };
+    drop(stack);
+    CACHED_BYTES.fetch_sub(len * (class.size() + super::HEADER_SIZE), Ordering::Relaxed);
+    (head, len)
+}
+
+/// Returns every batch in the depot upstream.
+pub fn drain() {
+    for index in 0..COUNT {
+        loop {
+            let (head, _) = take(SizeClass(index));
+            if head.is_null() {
+                break;
+            }
+            // SAFETY: take() handed the batch's ownership to us.
+            unsafe { release_chain(head) };
+        }
+    }
+}
+
+/// Frees a chain of blocks upstream.
+///
+/// # Safety
+/// `head` starts a null-terminated chain of free pooled blocks the caller owns.
+pub(super) unsafe fn release_chain(mut head: *mut FreeBlock) {
+    while !head.is_null() {
+        // SAFETY: each block in the chain is live and owned by the caller;
+        // its link is read before it is freed. Pooled blocks are mimalloc's.
+        unsafe {
+            let next = (*head).next;
+            super::upstream_free(head as *mut Header, false);
+            head = next;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Size classes: 16-byte steps up to 64 bytes, then four classes per power of
+//! two up to 512 KiB. A request lands in the smallest class that holds it, so
+//! internal waste is at most 25% of the request above 64 bytes (the worst
+//! case is one byte over a class boundary: 65 bytes in the 80-byte class).
+
+/// Number of classes.
+pub const COUNT: usize = 56;
+/// Largest size served from a class; larger requests go straight upstream.
+pub const MAX_SIZE: usize = 512 * 1024;
+
+/// A size class: an index into the class table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeClass(pub usize);
+
+impl SizeClass {
+    /// The class for a payload of `size` bytes; `None` above [`MAX_SIZE`].
+    #[inline]
+    pub fn of(size: usize) -> Option<SizeClass> {
+        if size <= 64 {
+            return Some(SizeClass(size.saturating_sub(1) / 16));
+        }
+        if size > MAX_SIZE {
+            return None;
+        }
+        let s = size - 1;
+        let power = usize::BITS as usize - 1 - s.leading_zeros() as usize; // >= 6
+        let quarter = (s >> (power - 2)) & 3;
+        Some(SizeClass(4 + (power - 6) * 4 + quarter))
+    }
+
+    /// Payload bytes a block of this class holds.
+    #[inline]
+    pub fn size(self) -> usize {
+        self.size_const()
+    }
+
+    /// [`SizeClass::size`], usable in constant tables.
+    pub const fn size_const(self) -> usize {
+        let index = self.0;
+        if index < 4 {
+            return (index + 1) * 16;
+        }
+        let power = 6 + (index - 4) / 4;
+        let quarter = (index - 4) % 4;
+        (1 << power) + (quarter + 1) * (1 << (power - 2))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_fits_its_class_and_not_the_one_below() {
+        for size in 0..=MAX_SIZE {
+            let class = SizeClass::of(size).unwrap();
+            assert!(class.size() >= size, "size {size}");
+            if class.0 > 0 {
+                assert!(SizeClass(class.0 - 1).size() < size, "size {size}");
+            }
+        }
+        assert_eq!(SizeClass::of(MAX_SIZE).unwrap().0, COUNT - 1);
+        assert_eq!(SizeClass(COUNT - 1).size(), MAX_SIZE);
+        assert_eq!(SizeClass::of(MAX_SIZE + 1), None);
+    }
+
+    #[test]
+    fn waste_is_at_most_a_quarter_from_64_bytes_up() {
+        for size in 64..=MAX_SIZE {
+            let class = SizeClass::of(size).unwrap().size();
+            assert!((class - size) * 4 <= size, "size {size} class {class}");
+        }
+    }
+}
