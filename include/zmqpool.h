@@ -41,6 +41,49 @@ typedef void(zmq_free_fn) (void *data_, void *hint_);
 #define ZMQPOOL_VERSION_MINOR 1
 #define ZMQPOOL_VERSION_PATCH 0
 
+/* Backends for zmqpool_set_backend / ZMQPOOL_BACKEND. */
+#define ZMQPOOL_BACKEND_POOL 1
+#define ZMQPOOL_BACKEND_MIMALLOC 2
+#define ZMQPOOL_BACKEND_SYSTEM 3
+
+
+/**
+ * Process-wide pool statistics, filled by `zmqpool_stats`.
+ */
+typedef struct zmqpool_stats_t {
+  /**
+   * Blocks handed out (message bodies, control blocks, zmqpool_alloc).
+   */
+  uint64_t allocations;
+  /**
+   * Blocks released.
+   */
+  uint64_t frees;
+  /**
+   * Blocks released on a thread other than the one that allocated them.
+   */
+  uint64_t foreign_frees;
+  /**
+   * Pooled allocations served from a thread cache or the depot.
+   */
+  uint64_t cache_hits;
+  /**
+   * Pooled allocations that had to go to the upstream allocator.
+   */
+  uint64_t cache_misses;
+  /**
+   * Bytes handed out and not yet released (block capacity).
+   */
+  uint64_t bytes_in_use;
+  /**
+   * Bytes held for reuse in thread caches and the depot.
+   */
+  uint64_t bytes_cached;
+  /**
+   * Threads currently holding a cache.
+   */
+  uint64_t threads;
+} zmqpool_stats_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,7 +95,7 @@ extern "C" {
  * # Safety
  * `msg` is NULL or points at a `zmq_msg_t` not holding a live message.
  */
-int zmq_msg_init(struct zmq_msg_t *msg);
+int zmq_msg_init(zmq_msg_t *msg);
 
 /**
  * Initialises a message with an uninitialised body of `size` bytes: inline
@@ -63,7 +106,7 @@ int zmq_msg_init(struct zmq_msg_t *msg);
  * # Safety
  * `msg` is NULL or points at a `zmq_msg_t` not holding a live message.
  */
-int zmq_msg_init_size(struct zmq_msg_t *msg, size_t size);
+int zmq_msg_init_size(zmq_msg_t *msg, size_t size);
 
 /**
  * Initialises a message holding a copy of `size` bytes at `buf`. Returns 0;
@@ -73,7 +116,7 @@ int zmq_msg_init_size(struct zmq_msg_t *msg, size_t size);
  * # Safety
  * `msg` as for `zmq_msg_init`; `buf` is NULL or readable for `size` bytes.
  */
-int zmq_msg_init_buffer(struct zmq_msg_t *msg, const void *buf, size_t size);
+int zmq_msg_init_buffer(zmq_msg_t *msg, const void *buf, size_t size);
 
 /**
  * Initialises a message over caller memory, without copying. With `ffn`
@@ -86,7 +129,7 @@ int zmq_msg_init_buffer(struct zmq_msg_t *msg, const void *buf, size_t size);
  * `msg` as for `zmq_msg_init`; `data` stays valid for `size` bytes until
  * `ffn` runs (or forever, without `ffn`).
  */
-int zmq_msg_init_data(struct zmq_msg_t *msg,
+int zmq_msg_init_data(zmq_msg_t *msg,
                       void *data,
                       size_t size,
                       void (*ffn)(void *data, void *hint),
@@ -101,7 +144,7 @@ int zmq_msg_init_data(struct zmq_msg_t *msg,
  * `msg` is NULL or points at a `zmq_msg_t` initialised by zmqpool or
  * libzmq, or closed since.
  */
-int zmq_msg_close(struct zmq_msg_t *msg);
+int zmq_msg_close(zmq_msg_t *msg);
 
 /**
  * Moves `src` into `dest` (closing what `dest` held); `src` becomes empty.
@@ -110,7 +153,7 @@ int zmq_msg_close(struct zmq_msg_t *msg);
  * # Safety
  * Both are NULL or valid messages as for `zmq_msg_close`.
  */
-int zmq_msg_move(struct zmq_msg_t *dest, struct zmq_msg_t *src);
+int zmq_msg_move(zmq_msg_t *dest, zmq_msg_t *src);
 
 /**
  * Makes `dest` share `src`'s body (closing what `dest` held); no bytes are
@@ -120,7 +163,7 @@ int zmq_msg_move(struct zmq_msg_t *dest, struct zmq_msg_t *src);
  * # Safety
  * Both are NULL or valid messages as for `zmq_msg_close`.
  */
-int zmq_msg_copy(struct zmq_msg_t *dest, struct zmq_msg_t *src);
+int zmq_msg_copy(zmq_msg_t *dest, zmq_msg_t *src);
 
 /**
  * The message body. NULL with EFAULT if `msg` is NULL or has no body
@@ -129,7 +172,7 @@ int zmq_msg_copy(struct zmq_msg_t *dest, struct zmq_msg_t *src);
  * # Safety
  * `msg` is NULL or points at a message as for `zmq_msg_close`.
  */
-void *zmq_msg_data(struct zmq_msg_t *msg);
+void *zmq_msg_data(zmq_msg_t *msg);
 
 /**
  * The body size in bytes. 0 with errno EFAULT if `msg` is NULL or has no
@@ -138,7 +181,7 @@ void *zmq_msg_data(struct zmq_msg_t *msg);
  * # Safety
  * `msg` is NULL or points at a message as for `zmq_msg_close`.
  */
-size_t zmq_msg_size(const struct zmq_msg_t *msg);
+size_t zmq_msg_size(const zmq_msg_t *msg);
 
 /**
  * 1 if more parts of the same message follow, else 0; -1 with EFAULT for
@@ -147,7 +190,7 @@ size_t zmq_msg_size(const struct zmq_msg_t *msg);
  * # Safety
  * `msg` is NULL or points at a message as for `zmq_msg_close`.
  */
-int zmq_msg_more(const struct zmq_msg_t *msg);
+int zmq_msg_more(const zmq_msg_t *msg);
 
 /**
  * An integer property: ZMQ_MORE (1), ZMQ_SRCFD (2, the socket a received
@@ -157,7 +200,7 @@ int zmq_msg_more(const struct zmq_msg_t *msg);
  * # Safety
  * `msg` is NULL or points at a message as for `zmq_msg_close`.
  */
-int zmq_msg_get(const struct zmq_msg_t *msg, int property);
+int zmq_msg_get(const zmq_msg_t *msg, int property);
 
 /**
  * Sets an integer property. No property is settable (as in libzmq):
@@ -166,7 +209,7 @@ int zmq_msg_get(const struct zmq_msg_t *msg, int property);
  * # Safety
  * `msg` is NULL or points at a message.
  */
-int zmq_msg_set(struct zmq_msg_t *msg, int property, int value);
+int zmq_msg_set(zmq_msg_t *msg, int property, int value);
 
 /**
  * A metadata property of a received message ("Socket-Type",
@@ -177,7 +220,7 @@ int zmq_msg_set(struct zmq_msg_t *msg, int property, int value);
  * # Safety
  * `msg` as for `zmq_msg_close`; `property` is NULL or a C string.
  */
-const char *zmq_msg_gets(const struct zmq_msg_t *msg, const char *property);
+const char *zmq_msg_gets(const zmq_msg_t *msg, const char *property);
 
 /**
  * The routing id (SERVER sockets), 0 if none. 0 with EFAULT for NULL.
@@ -185,7 +228,7 @@ const char *zmq_msg_gets(const struct zmq_msg_t *msg, const char *property);
  * # Safety
  * `msg` is NULL or points at a message.
  */
-uint32_t zmq_msg_routing_id(struct zmq_msg_t *msg);
+uint32_t zmq_msg_routing_id(zmq_msg_t *msg);
 
 /**
  * Sets the routing id. Returns 0; -1 with EINVAL for 0, EFAULT for NULL.
@@ -193,7 +236,7 @@ uint32_t zmq_msg_routing_id(struct zmq_msg_t *msg);
  * # Safety
  * `msg` is NULL or points at a message.
  */
-int zmq_msg_set_routing_id(struct zmq_msg_t *msg, uint32_t routing_id);
+int zmq_msg_set_routing_id(zmq_msg_t *msg, uint32_t routing_id);
 
 /**
  * The group (RADIO/DISH), "" if none. NULL with EFAULT for a NULL `msg`.
@@ -201,7 +244,7 @@ int zmq_msg_set_routing_id(struct zmq_msg_t *msg, uint32_t routing_id);
  * # Safety
  * `msg` is NULL or points at a message.
  */
-const char *zmq_msg_group(struct zmq_msg_t *msg);
+const char *zmq_msg_group(zmq_msg_t *msg);
 
 /**
  * Sets the group. Returns 0; -1 with EINVAL if `group` is NULL or longer
@@ -210,7 +253,7 @@ const char *zmq_msg_group(struct zmq_msg_t *msg);
  * # Safety
  * `msg` is NULL or points at a message; `group` is NULL or a C string.
  */
-int zmq_msg_set_group(struct zmq_msg_t *msg, const char *group);
+int zmq_msg_set_group(zmq_msg_t *msg, const char *group);
 
 /**
  * zmqpool's version, as `zmq_version` reports libzmq's. Any pointer may be NULL.
@@ -219,6 +262,69 @@ int zmq_msg_set_group(struct zmq_msg_t *msg, const char *group);
  * Each pointer is NULL or writable.
  */
 void zmqpool_version(int *major, int *minor, int *patch);
+
+/**
+ * Allocates `size` bytes from zmqpool, 16-byte aligned; `size` 0 gives a
+ * unique pointer. NULL with errno ENOMEM when memory is exhausted.
+ */
+void *zmqpool_alloc(size_t size);
+
+/**
+ * Releases a block from `zmqpool_alloc`, on any thread. NULL is ignored.
+ *
+ * # Safety
+ * `ptr` is NULL or came from `zmqpool_alloc` and was not released yet.
+ */
+void zmqpool_dealloc(void *ptr);
+
+/**
+ * Bytes usable at a block from `zmqpool_alloc` (at least the size asked
+ * for); 0 for NULL.
+ *
+ * # Safety
+ * `ptr` is NULL or a live block from `zmqpool_alloc`.
+ */
+size_t zmqpool_usable_size(const void *ptr);
+
+/**
+ * Returns the calling thread's cached blocks and the shared depot's to the
+ * upstream allocator.
+ */
+void zmqpool_trim(void);
+
+/**
+ * Fills `*out` with process-wide statistics. Returns 0; -1 with EFAULT for
+ * a NULL `out`.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+int zmqpool_stats(struct zmqpool_stats_t *out);
+
+/**
+ * Prints the statistics, human-readable, to stderr (what
+ * `ZMQPOOL_SHOW_STATS=1` prints at exit).
+ */
+void zmqpool_print_stats(void);
+
+/**
+ * Chooses where new blocks come from: ZMQPOOL_BACKEND_POOL (1),
+ * ZMQPOOL_BACKEND_MIMALLOC (2) or ZMQPOOL_BACKEND_SYSTEM (3). Blocks already
+ * handed out are still released correctly. Returns 0; -1 with EINVAL for
+ * any other value.
+ */
+int zmqpool_set_backend(int backend);
+
+/**
+ * The current backend (1 pool, 2 mimalloc, 3 system).
+ */
+int zmqpool_get_backend(void);
+
+/**
+ * Sets the cap on bytes kept for reuse in the shared depot (also
+ * `ZMQPOOL_MAX_CACHED_BYTES`); 0 keeps nothing beyond the thread caches.
+ */
+void zmqpool_set_max_cached_bytes(size_t bytes);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,9 +5,11 @@
 //!   plus [`msg::Message`], a safe owner for Rust users.
 //! - [`pool`]: the allocator behind message bodies and control blocks.
 //! - `ffi`: the exported C functions (see `include/zmqpool.h`).
+//! - `config`: environment variables.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod config;
 pub mod ffi;
 pub mod msg;
 pub mod pool;

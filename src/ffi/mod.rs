@@ -334,3 +334,136 @@ pub unsafe extern "C" fn zmqpool_version(major: *mut c_int, minor: *mut c_int, p
         }
     }
 }
+
+// The header's ZMQPOOL_BACKEND_* values.
+const _: () = assert!(crate::pool::Backend::Pool as u8 == 1);
+const _: () = assert!(crate::pool::Backend::Mimalloc as u8 == 2);
+const _: () = assert!(crate::pool::Backend::System as u8 == 3);
+
+/// Process-wide pool statistics, filled by `zmqpool_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct zmqpool_stats_t {
+    /// Blocks handed out (message bodies, control blocks, zmqpool_alloc).
+    pub allocations: u64,
+    /// Blocks released.
+    pub frees: u64,
+    /// Blocks released on a thread other than the one that allocated them.
+    pub foreign_frees: u64,
+    /// Pooled allocations served from a thread cache or the depot.
+    pub cache_hits: u64,
+    /// Pooled allocations that had to go to the upstream allocator.
+    pub cache_misses: u64,
+    /// Bytes handed out and not yet released (block capacity).
+    pub bytes_in_use: u64,
+    /// Bytes held for reuse in thread caches and the depot.
+    pub bytes_cached: u64,
+    /// Threads currently holding a cache.
+    pub threads: u64,
+}
+
+/// Allocates `size` bytes from zmqpool, 16-byte aligned; `size` 0 gives a
+/// unique pointer. NULL with errno ENOMEM when memory is exhausted.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_alloc(size: usize) -> *mut c_void {
+    let block = crate::pool::alloc(size);
+    if block.is_null() {
+        return fail(libc::ENOMEM, core::ptr::null_mut());
+    }
+    block as *mut c_void
+}
+
+/// Releases a block from `zmqpool_alloc`, on any thread. NULL is ignored.
+///
+/// # Safety
+/// `ptr` is NULL or came from `zmqpool_alloc` and was not released yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_dealloc(ptr: *mut c_void) {
+    // SAFETY: forwarded from the caller.
+    unsafe { crate::pool::dealloc(ptr as *mut u8) }
+}
+
+/// Bytes usable at a block from `zmqpool_alloc` (at least the size asked
+/// for); 0 for NULL.
+///
+/// # Safety
+/// `ptr` is NULL or a live block from `zmqpool_alloc`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_usable_size(ptr: *const c_void) -> usize {
+    if ptr.is_null() {
+        return 0;
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { crate::pool::usable_size(ptr as *const u8) }
+}
+
+/// Returns the calling thread's cached blocks and the shared depot's to the
+/// upstream allocator.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_trim() {
+    crate::pool::trim();
+}
+
+/// Fills `*out` with process-wide statistics. Returns 0; -1 with EFAULT for
+/// a NULL `out`.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
+    if out.is_null() {
+        return fail(libc::EFAULT, -1);
+    }
+    let s = crate::pool::stats::snapshot();
+    // SAFETY: non-null and writable by the contract.
+    unsafe {
+        out.write(zmqpool_stats_t {
+            allocations: s.allocations,
+            frees: s.frees,
+            foreign_frees: s.foreign_frees,
+            cache_hits: s.cache_hits,
+            cache_misses: s.cache_misses,
+            bytes_in_use: s.bytes_in_use,
+            bytes_cached: s.bytes_cached,
+            threads: s.threads,
+        })
+    };
+    0
+}
+
+/// Prints the statistics, human-readable, to stderr (what
+/// `ZMQPOOL_SHOW_STATS=1` prints at exit).
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_print_stats() {
+    eprintln!("{}", crate::pool::stats::snapshot());
+}
+
+/// Chooses where new blocks come from: ZMQPOOL_BACKEND_POOL (1),
+/// ZMQPOOL_BACKEND_MIMALLOC (2) or ZMQPOOL_BACKEND_SYSTEM (3). Blocks already
+/// handed out are still released correctly. Returns 0; -1 with EINVAL for
+/// any other value.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_set_backend(backend: c_int) -> c_int {
+    use crate::pool::Backend;
+    let chosen = match backend {
+        1 => Backend::Pool,
+        2 => Backend::Mimalloc,
+        3 => Backend::System,
+        _ => return fail(libc::EINVAL, -1),
+    };
+    crate::pool::set_backend(chosen);
+    0
+}
+
+/// The current backend (1 pool, 2 mimalloc, 3 system).
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_get_backend() -> c_int {
+    crate::pool::backend() as c_int
+}
+
+/// Sets the cap on bytes kept for reuse in the shared depot (also
+/// `ZMQPOOL_MAX_CACHED_BYTES`); 0 keeps nothing beyond the thread caches.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_set_max_cached_bytes(bytes: usize) {
+    crate::pool::depot::set_max_cached_bytes(bytes);
+}

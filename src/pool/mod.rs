@@ -25,6 +25,7 @@
 
 pub mod depot;
 pub mod size_class;
+pub mod stats;
 mod thread_cache;
 
 use core::ffi::c_void;
@@ -111,32 +112,74 @@ enum Origin {
     System,
 }
 
-const ORIGIN_MIMALLOC: usize = usize::MAX;
-const ORIGIN_SYSTEM: usize = usize::MAX - 1;
-
+/// Header layout: the requested size, then one word packing the origin
+/// (low byte: class index, or one of the two markers) and the allocating
+/// thread's tag (high 32 bits), which tells a foreign free from a local one.
 #[repr(C)]
 struct Header {
     requested: usize,
-    origin: usize,
+    stamp: u64,
 }
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(size_class::COUNT < ORIGIN_SYSTEM as usize);
+
+const ORIGIN_MIMALLOC: u64 = 0xFE;
+const ORIGIN_SYSTEM: u64 = 0xFF;
 
 impl Origin {
-    fn encode(self) -> usize {
+    fn encode(self) -> u64 {
         match self {
-            Origin::Class(class) => class.0,
+            Origin::Class(class) => class.0 as u64,
             Origin::Mimalloc => ORIGIN_MIMALLOC,
             Origin::System => ORIGIN_SYSTEM,
         }
     }
 
-    fn decode(word: usize) -> Origin {
-        match word {
+    fn decode(byte: u64) -> Origin {
+        match byte {
             ORIGIN_MIMALLOC => Origin::Mimalloc,
             ORIGIN_SYSTEM => Origin::System,
-            class => Origin::Class(SizeClass(class)),
+            class => Origin::Class(SizeClass(class as usize)),
         }
     }
+
+    /// The payload capacity of a block of this origin for a request of `size`.
+    fn capacity(self, size: usize) -> usize {
+        match self {
+            Origin::Class(class) => class.size(),
+            _ => size,
+        }
+    }
+}
+
+/// Writes a block's header and returns its payload pointer.
+///
+/// # Safety
+/// `header` starts a live block of at least HEADER_SIZE + `size` bytes that
+/// nobody else references.
+unsafe fn stamp(header: *mut Header, size: usize, origin: Origin, tag: u32) -> *mut u8 {
+    // SAFETY: by the contract.
+    unsafe {
+        header.write(Header {
+            requested: size,
+            stamp: origin.encode() | (u64::from(tag) << 32),
+        })
+    };
+    payload_of(header)
+}
+
+/// Reads a block's header: origin, requested size, allocating thread's tag.
+///
+/// # Safety
+/// `header` starts a live block written by [`stamp`].
+unsafe fn read_stamp(header: *const Header) -> (Origin, usize, u32) {
+    // SAFETY: by the contract.
+    let Header { requested, stamp } = unsafe { header.read() };
+    (
+        Origin::decode(stamp & 0xFF),
+        requested,
+        (stamp >> 32) as u32,
+    )
 }
 
 /// A fresh upstream block with room for `payload` bytes after the header;
@@ -190,35 +233,10 @@ fn header_of(ptr: *mut u8) -> *mut Header {
 /// `size == 0` gives a unique pointer.
 #[inline]
 pub fn alloc(size: usize) -> *mut u8 {
-    let backend = backend();
-    let (header, origin) = match (backend, SizeClass::of(size)) {
-        (Backend::Pool, Some(class)) => {
-            let header = thread_cache::pop(class);
-            let header = if header.is_null() {
-                upstream_alloc(class.size(), false)
-            } else {
-                header
-            };
-            (header, Origin::Class(class))
-        }
-        (Backend::System, _) => (upstream_alloc(size, true), Origin::System),
-        _ => (upstream_alloc(size, false), Origin::Mimalloc),
-    };
-    if header.is_null() {
-        return core::ptr::null_mut();
-    }
-    // SAFETY: `header` starts a live block (fresh or recycled) of at least
-    // HEADER_SIZE + size bytes that nobody else references.
-    unsafe {
-        header.write(Header {
-            requested: size,
-            origin: origin.encode(),
-        })
-    };
-    payload_of(header)
+    thread_cache::alloc(size)
 }
 
-/// Releases a block from [`alloc`]. Null is ignored.
+/// Releases a block from [`alloc`], on any thread. Null is ignored.
 ///
 /// # Safety
 /// `ptr` is null or came from [`alloc`] and has not been released yet.
@@ -227,17 +245,8 @@ pub unsafe fn dealloc(ptr: *mut u8) {
     if ptr.is_null() {
         return;
     }
-    let header = header_of(ptr);
     // SAFETY: by the contract, a live header precedes `ptr`.
-    let origin = Origin::decode(unsafe { (*header).origin });
-    match origin {
-        // SAFETY: a live pooled block of that class, released once.
-        Origin::Class(class) => unsafe { thread_cache::push(class, header) },
-        // SAFETY: a live block from that upstream, released once.
-        Origin::Mimalloc => unsafe { upstream_free(header, false) },
-        // SAFETY: as above.
-        Origin::System => unsafe { upstream_free(header, true) },
-    }
+    unsafe { thread_cache::dealloc(header_of(ptr)) }
 }
 
 /// The size requested for a block from [`alloc`].
@@ -254,13 +263,9 @@ pub unsafe fn requested_size(ptr: *const u8) -> usize {
 /// # Safety
 /// `ptr` came from [`alloc`] and is still live.
 pub unsafe fn usable_size(ptr: *const u8) -> usize {
-    let header = header_of(ptr as *mut u8);
     // SAFETY: by the contract, a live header precedes `ptr`.
-    match Origin::decode(unsafe { (*header).origin }) {
-        Origin::Class(class) => class.size(),
-        // SAFETY: as above.
-        _ => unsafe { (*header).requested },
-    }
+    let (origin, requested, _) = unsafe { read_stamp(header_of(ptr as *mut u8)) };
+    origin.capacity(requested)
 }
 
 /// Gives the calling thread's cached blocks and the depot's back upstream.

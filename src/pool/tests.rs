@@ -209,3 +209,42 @@ fn trim_empties_the_depot() {
     }
     assert_eq!(depot::cached_bytes(), 0);
 }
+
+#[test]
+fn stats_count_foreign_frees_and_balance() {
+    let before = stats::snapshot();
+    let blocks: Vec<usize> = (0..100).map(|_| alloc(2000) as usize).collect();
+    std::thread::spawn(move || {
+        for p in blocks {
+            // SAFETY: ownership moved to this thread.
+            unsafe { dealloc(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+    let after = stats::snapshot();
+    // Other tests run concurrently, so only lower bounds are exact.
+    assert!(after.allocations >= before.allocations + 100);
+    assert!(after.frees >= before.frees + 100);
+    assert!(after.foreign_frees >= before.foreign_frees + 100);
+}
+
+#[test]
+fn a_thread_cache_counts_what_it_holds() {
+    with_backend(Backend::Pool, || {
+        std::thread::spawn(|| {
+            let p = alloc(1000);
+            // SAFETY: live, released once.
+            unsafe { dealloc(p) };
+            let class = size_class::SizeClass::of(1000).unwrap();
+            assert_eq!(
+                thread_cache::cached_in_current_thread(),
+                (class.size() + HEADER_SIZE) as u64
+            );
+            trim();
+            assert_eq!(thread_cache::cached_in_current_thread(), 0);
+        })
+        .join()
+        .unwrap();
+    });
+}

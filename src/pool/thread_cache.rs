@@ -13,10 +13,12 @@
 //! from other TLS destructors) blocks go to and come from the depot directly.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::depot::{self, FreeBlock};
 use super::size_class::{SizeClass, COUNT};
-use super::Header;
+use super::stats::{self, bump, Counters};
+use super::{read_stamp, stamp, upstream_alloc, upstream_free, Backend, Header, Origin};
 
 /// Bytes a thread keeps per class before handing a batch to the depot.
 const BATCH_BYTES: usize = 128 * 1024;
@@ -51,105 +53,253 @@ struct FreeList {
     len: usize,
 }
 
+const EMPTY_LIST: FreeList = FreeList {
+    head: core::ptr::null_mut(),
+    len: 0,
+};
+
 struct ThreadCache {
     lists: [FreeList; COUNT],
+    /// This thread's tag in block headers (0 until registered).
+    tag: u32,
+    counters: Counters,
+    /// Bytes (blocks and headers) on this thread's lists.
+    cached_bytes: AtomicU64,
 }
 
+static NEXT_TAG: AtomicU32 = AtomicU32::new(1);
+
 impl ThreadCache {
+    #[inline]
+    fn tag(&mut self) -> u32 {
+        if self.tag == 0 {
+            self.register();
+        }
+        self.tag
+    }
+
+    #[cold]
+    fn register(&mut self) {
+        // Relaxed: tags only need to be distinct. 0 is skipped on wrap-around.
+        let mut tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        if tag == 0 {
+            tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        }
+        self.tag = tag;
+        // SAFETY: the cache lives in this thread's TLS until its destructor,
+        // which retires the counters before the memory goes away.
+        unsafe { stats::register(&self.counters, &self.cached_bytes) };
+    }
+
+    #[inline]
+    fn alloc(&mut self, size: usize) -> *mut u8 {
+        let tag = self.tag();
+        let (header, origin) = match (super::backend(), SizeClass::of(size)) {
+            (Backend::Pool, Some(class)) => (self.pop(class), Origin::Class(class)),
+            (Backend::System, _) => (upstream_alloc(size, true), Origin::System),
+            _ => (upstream_alloc(size, false), Origin::Mimalloc),
+        };
+        if header.is_null() {
+            return core::ptr::null_mut();
+        }
+        bump(&self.counters.allocations, 1);
+        bump(&self.counters.bytes_allocated, origin.capacity(size) as u64);
+        // SAFETY: `header` starts a live block nobody else references.
+        unsafe { stamp(header, size, origin, tag) }
+    }
+
+    #[inline]
+    fn pop(&mut self, class: SizeClass) -> *mut Header {
+        let list = &mut self.lists[class.0];
+        if list.head.is_null() {
+            let (head, len) = depot::take(class);
+            if head.is_null() {
+                bump(&self.counters.cache_misses, 1);
+                return upstream_alloc(class.size(), false);
+            }
+            list.head = head;
+            list.len = len;
+            bump(&self.cached_bytes, (len * block_bytes(class)) as u64);
+        }
+        bump(&self.counters.cache_hits, 1);
+        let block = list.head;
+        // SAFETY: a block on the list is free and owned by this cache.
+        list.head = unsafe { (*block).next };
+        list.len -= 1;
+        debit(&self.cached_bytes, block_bytes(class));
+        block as *mut Header
+    }
+
+    /// # Safety
+    /// `header` starts a live block from `alloc`, released exactly once.
+    #[inline]
+    unsafe fn dealloc(&mut self, header: *mut Header) {
+        let my_tag = self.tag();
+        // SAFETY: by the contract, a live header.
+        let (origin, size, tag) = unsafe { read_stamp(header) };
+        bump(&self.counters.frees, 1);
+        bump(&self.counters.bytes_freed, origin.capacity(size) as u64);
+        if tag != my_tag {
+            bump(&self.counters.foreign_frees, 1);
+        }
+        match origin {
+            // SAFETY: a live pooled block of `class`, released once.
+            Origin::Class(class) => unsafe { self.push(class, header as *mut FreeBlock) },
+            // SAFETY: a live block from that upstream, released once.
+            Origin::Mimalloc => unsafe { upstream_free(header, false) },
+            // SAFETY: as above.
+            Origin::System => unsafe { upstream_free(header, true) },
+        }
+    }
+
+    /// # Safety
+    /// `block` is a live pooled block of `class`, handed over by the caller.
+    #[inline]
+    unsafe fn push(&mut self, class: SizeClass, block: *mut FreeBlock) {
+        let list = &mut self.lists[class.0];
+        if list.len >= LIMITS[class.0] {
+            // SAFETY: the list is a chain of `len` free blocks of `class`
+            // owned by this cache; it is emptied right after.
+            unsafe { depot::put(class, list.head, list.len) };
+            debit(&self.cached_bytes, list.len * block_bytes(class));
+            *list = EMPTY_LIST;
+        }
+        // SAFETY: the caller hands over the block.
+        unsafe { (*block).next = list.head };
+        list.head = block;
+        list.len += 1;
+        bump(&self.cached_bytes, block_bytes(class) as u64);
+    }
+
     fn flush(&mut self) {
         for (index, list) in self.lists.iter_mut().enumerate() {
             if !list.head.is_null() {
                 // SAFETY: the list is a chain of `len` free blocks of this
                 // class owned by this cache; it is emptied right after.
                 unsafe { depot::put(SizeClass(index), list.head, list.len) };
-                *list = FreeList {
-                    head: core::ptr::null_mut(),
-                    len: 0,
-                };
+                *list = EMPTY_LIST;
             }
         }
+        // Relaxed: single writer (this thread).
+        self.cached_bytes.store(0, Ordering::Relaxed);
     }
 }
 
 impl Drop for ThreadCache {
     fn drop(&mut self) {
         self.flush();
+        if self.tag != 0 {
+            stats::retire(&self.counters);
+        }
     }
+}
+
+fn block_bytes(class: SizeClass) -> usize {
+    class.size() + super::HEADER_SIZE
+}
+
+fn debit(counter: &AtomicU64, by: usize) {
+    // Relaxed: single writer (the owning thread).
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_sub(by as u64),
+        Ordering::Relaxed,
+    );
 }
 
 thread_local! {
     static CACHE: UnsafeCell<ThreadCache> = const {
         UnsafeCell::new(ThreadCache {
-            lists: [FreeList { head: core::ptr::null_mut(), len: 0 }; COUNT],
+            lists: [EMPTY_LIST; COUNT],
+            tag: 0,
+            counters: Counters::new(),
+            cached_bytes: AtomicU64::new(0),
         })
     };
 }
 
-/// A free block of `class` (its header), or null when the thread's list and
-/// the depot are both empty.
+/// Allocates through the calling thread's cache.
 #[inline]
-pub(super) fn pop(class: SizeClass) -> *mut Header {
-    let popped = CACHE.try_with(|cell| {
-        // SAFETY: the cache is only touched by its own thread, and nothing
-        // called while this reference lives re-enters the cache.
-        let list = unsafe { &mut (*cell.get()).lists[class.0] };
-        if list.head.is_null() {
-            let (head, len) = depot::take(class);
-            list.head = head;
-            list.len = len;
-            if head.is_null() {
-                return core::ptr::null_mut();
-            }
-        }
-        let block = list.head;
-        // SAFETY: a block on the list is free and owned by this cache.
-        list.head = unsafe { (*block).next };
-        list.len -= 1;
-        block as *mut Header
+pub(super) fn alloc(size: usize) -> *mut u8 {
+    CACHE
+        .try_with(|cell| {
+            // SAFETY: the cache is only touched by its own thread, and
+            // nothing called while this reference lives re-enters the cache.
+            unsafe { (*cell.get()).alloc(size) }
+        })
+        .unwrap_or_else(|_| alloc_without_cache(size))
+}
+
+/// Releases through the calling thread's cache.
+///
+/// # Safety
+/// `header` starts a live block from [`alloc`], released exactly once.
+#[inline]
+pub(super) unsafe fn dealloc(header: *mut Header) {
+    let cached = CACHE.try_with(|cell| {
+        // SAFETY: as in alloc; the caller's contract is forwarded.
+        unsafe { (*cell.get()).dealloc(header) }
     });
-    match popped {
-        Ok(block) => block,
-        // The cache is gone (thread exit): a batch of one from the depot
-        // would strand the rest, so go upstream.
-        Err(_) => core::ptr::null_mut(),
+    if cached.is_err() {
+        // SAFETY: forwarded from the caller.
+        unsafe { dealloc_without_cache(header) }
     }
 }
 
-/// Returns a block of `class` (its header) to the thread's list.
-///
+/// The path for a thread whose cache is already destroyed (a free from a
+/// later TLS destructor): straight upstream, uncounted.
+#[cold]
+fn alloc_without_cache(size: usize) -> *mut u8 {
+    let system = super::backend() == Backend::System;
+    let header = upstream_alloc(size, system);
+    if header.is_null() {
+        return core::ptr::null_mut();
+    }
+    let origin = if system {
+        Origin::System
+    } else {
+        Origin::Mimalloc
+    };
+    // SAFETY: a fresh block.
+    unsafe { stamp(header, size, origin, 0) }
+}
+
 /// # Safety
-/// `header` starts a live pooled block of `class`, released exactly once.
-#[inline]
-pub(super) unsafe fn push(class: SizeClass, header: *mut Header) {
-    let block = header as *mut FreeBlock;
-    let pushed = CACHE.try_with(|cell| {
-        // SAFETY: as in pop.
-        let list = unsafe { &mut (*cell.get()).lists[class.0] };
-        if list.len >= LIMITS[class.0] {
-            // SAFETY: the list is a chain of `len` free blocks of `class`
-            // owned by this cache; it is emptied right after.
-            unsafe { depot::put(class, list.head, list.len) };
-            list.head = core::ptr::null_mut();
-            list.len = 0;
+/// As for [`dealloc`].
+#[cold]
+unsafe fn dealloc_without_cache(header: *mut Header) {
+    // SAFETY: forwarded from the caller.
+    let (origin, _, _) = unsafe { read_stamp(header) };
+    match origin {
+        Origin::Class(class) => {
+            let block = header as *mut FreeBlock;
+            // SAFETY: the caller hands over the block: a chain of one.
+            unsafe {
+                (*block).next = core::ptr::null_mut();
+                depot::put(class, block, 1);
+            }
         }
-        // SAFETY: the caller hands over the block.
-        unsafe { (*block).next = list.head };
-        list.head = block;
-        list.len += 1;
-    });
-    if pushed.is_err() {
-        // SAFETY: the caller hands over the block: a chain of one.
-        unsafe {
-            (*block).next = core::ptr::null_mut();
-            depot::put(class, block, 1);
-        }
+        // SAFETY: a live block from that upstream, released once.
+        Origin::Mimalloc => unsafe { upstream_free(header, false) },
+        // SAFETY: as above.
+        Origin::System => unsafe { upstream_free(header, true) },
     }
 }
 
 /// Hands the calling thread's lists to the depot.
 pub(super) fn flush_current_thread() {
     let _ = CACHE.try_with(|cell| {
-        // SAFETY: as in pop.
+        // SAFETY: as in alloc.
         unsafe { (*cell.get()).flush() }
     });
+}
+
+/// The calling thread's cached bytes (for tests).
+#[cfg(test)]
+pub(super) fn cached_in_current_thread() -> u64 {
+    CACHE
+        .try_with(|cell| {
+            // SAFETY: as in alloc.
+            unsafe { (*cell.get()).cached_bytes.load(Ordering::Relaxed) }
+        })
+        .unwrap_or(0)
 }

@@ -1,0 +1,41 @@
+//! Environment variables, read lazily (and once at load for the two that act
+//! at load and exit), in the spirit of mimalloc's `MIMALLOC_*` options.
+//!
+//! | variable | effect |
+//! | --- | --- |
+//! | `ZMQPOOL_BACKEND=pool\|mimalloc\|system` | where blocks come from (default pool) |
+//! | `ZMQPOOL_MAX_CACHED_BYTES=N` | cap on bytes kept for reuse in the depot (default 64 MiB) |
+//! | `ZMQPOOL_SHOW_STATS=1` | print the pool's statistics to stderr at exit |
+//! | `ZMQPOOL_VERBOSE=1` | print one line to stderr when the library loads |
+
+use crate::pool;
+
+/// True when the variable is set to something other than empty or "0".
+fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
+}
+
+extern "C" fn print_stats_at_exit() {
+    eprintln!("{}", pool::stats::snapshot());
+}
+
+/// Runs when the library is loaded (linked, preloaded or dlopen'ed).
+extern "C" fn on_load() {
+    if flag("ZMQPOOL_VERBOSE") {
+        eprintln!(
+            "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes)",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            pool::backend(),
+            pool::depot::max_cached_bytes()
+        );
+    }
+    if flag("ZMQPOOL_SHOW_STATS") {
+        // SAFETY: registers a plain extern "C" function with no arguments.
+        unsafe { libc::atexit(print_stats_at_exit) };
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static ON_LOAD: extern "C" fn() = on_load;

@@ -1,0 +1,182 @@
+//! Counters: per thread, written only by their thread, summed on demand.
+//!
+//! Each thread's counters live in its cache and are updated with a relaxed
+//! load and store (no read-modify-write: only the owner writes), so the hot
+//! path pays no atomic RMW. A registry lists the live threads' counters;
+//! a thread leaving folds its numbers into the retired totals under the
+//! registry lock before its memory goes away, so a reader never sees freed
+//! counters and never loses a count.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// One thread's counters.
+#[derive(Default)]
+pub struct Counters {
+    pub allocations: AtomicU64,
+    pub frees: AtomicU64,
+    pub foreign_frees: AtomicU64,
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub bytes_allocated: AtomicU64,
+    pub bytes_freed: AtomicU64,
+}
+
+impl Counters {
+    pub const fn new() -> Counters {
+        Counters {
+            allocations: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            foreign_frees: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+            bytes_allocated: AtomicU64::new(0),
+            bytes_freed: AtomicU64::new(0),
+        }
+    }
+
+    fn fields(&self) -> [&AtomicU64; 7] {
+        [
+            &self.allocations,
+            &self.frees,
+            &self.foreign_frees,
+            &self.cache_hits,
+            &self.cache_misses,
+            &self.bytes_allocated,
+            &self.bytes_freed,
+        ]
+    }
+}
+
+/// Adds to a counter only its owner thread writes: a plain load and store.
+#[inline]
+pub fn bump(counter: &AtomicU64, by: u64) {
+    // Relaxed: single writer; readers only need some recent value.
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+/// A snapshot of the whole process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub allocations: u64,
+    pub frees: u64,
+    pub foreign_frees: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    /// Bytes handed out and not yet released (block capacity, headers excluded).
+    pub bytes_in_use: u64,
+    /// Bytes held in thread caches and the depot, ready for reuse.
+    pub bytes_cached: u64,
+    pub threads: u64,
+}
+
+struct Registry {
+    live: Vec<usize>,
+    cached_in_threads: Vec<usize>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    live: Vec::new(),
+    cached_in_threads: Vec::new(),
+});
+static RETIRED: Counters = Counters::new();
+
+fn registry() -> std::sync::MutexGuard<'static, Registry> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Lists a thread's counters and its cached-bytes gauge.
+///
+/// # Safety
+/// Both stay valid until [`retire`] is called with the same pointers.
+pub unsafe fn register(counters: *const Counters, cached: *const AtomicU64) {
+    let mut registry = registry();
+    registry.live.push(counters as usize);
+    registry.cached_in_threads.push(cached as usize);
+}
+
+/// Folds a leaving thread's counters into the retired totals.
+pub fn retire(counters: *const Counters) {
+    let mut registry = registry();
+    if let Some(at) = registry.live.iter().position(|&c| c == counters as usize) {
+        registry.live.swap_remove(at);
+        registry.cached_in_threads.swap_remove(at);
+        // SAFETY: registered pointers stay valid until this call returns.
+        let counters = unsafe { &*counters };
+        for (retired, mine) in RETIRED.fields().into_iter().zip(counters.fields()) {
+            retired.fetch_add(mine.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sums every thread's counters, the retired totals and the depot.
+pub fn snapshot() -> Snapshot {
+    let registry = registry();
+    let mut sums = [0u64; 7];
+    let mut cached = super::depot::cached_bytes() as u64;
+    for (&counters, &gauge) in registry.live.iter().zip(&registry.cached_in_threads) {
+        // SAFETY: registered pointers stay valid while listed, and the list
+        // cannot change while we hold the lock.
+        let (counters, gauge) = unsafe {
+            (
+                &*(counters as *const Counters),
+                &*(gauge as *const AtomicU64),
+            )
+        };
+        for (sum, field) in sums.iter_mut().zip(counters.fields()) {
+            *sum = sum.wrapping_add(field.load(Ordering::Relaxed));
+        }
+        cached += gauge.load(Ordering::Relaxed);
+    }
+    for (sum, field) in sums.iter_mut().zip(RETIRED.fields()) {
+        *sum = sum.wrapping_add(field.load(Ordering::Relaxed));
+    }
+    let [allocations, frees, foreign_frees, cache_hits, cache_misses, allocated, freed] = sums;
+    Snapshot {
+        allocations,
+        frees,
+        foreign_frees,
+        cache_hits,
+        cache_misses,
+        bytes_in_use: allocated.saturating_sub(freed),
+        bytes_cached: cached,
+        threads: registry.live.len() as u64,
+    }
+}
+
+impl core::fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let hit_rate = if self.cache_hits + self.cache_misses == 0 {
+            0.0
+        } else {
+            100.0 * self.cache_hits as f64 / (self.cache_hits + self.cache_misses) as f64
+        };
+        writeln!(f, "zmqpool stats (backend {:?})", super::backend())?;
+        writeln!(f, "  allocations     {:>16}", self.allocations)?;
+        writeln!(f, "  frees           {:>16}", self.frees)?;
+        writeln!(
+            f,
+            "  foreign frees   {:>16}  (released on another thread)",
+            self.foreign_frees
+        )?;
+        writeln!(
+            f,
+            "  cache hits      {:>16}  ({hit_rate:.1}%)",
+            self.cache_hits
+        )?;
+        writeln!(f, "  cache misses    {:>16}", self.cache_misses)?;
+        writeln!(f, "  bytes in use    {:>16}", self.bytes_in_use)?;
+        writeln!(
+            f,
+            "  bytes cached    {:>16}  (cap {})",
+            self.bytes_cached,
+            super::depot::max_cached_bytes()
+        )?;
+        write!(f, "  live threads    {:>16}", self.threads)
+    }
+}
