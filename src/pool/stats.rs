@@ -101,7 +101,10 @@ pub unsafe fn register(counters: *const Counters, cached: *const AtomicU64) {
 }
 
 /// Folds a leaving thread's counters into the retired totals.
-pub fn retire(counters: *const Counters) {
+///
+/// # Safety
+/// `counters` is null, unregistered, or registered and still valid.
+pub unsafe fn retire(counters: *const Counters) {
     let mut registry = registry();
     if let Some(at) = registry.live.iter().position(|&c| c == counters as usize) {
         registry.live.swap_remove(at);
