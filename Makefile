@@ -56,7 +56,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -69,6 +69,9 @@ $(BUILD)/test_msg_ref: c_tests/test_msg.c c_tests/harness.h | $(BUILD)
 # zmqpool linked ahead of libzmq: its zmq_msg_* win.
 $(BUILD)/test_msg_linked: c_tests/test_msg.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_msg.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl
+
+$(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_pool.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
 
 $(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
@@ -84,11 +87,13 @@ $(BUILD)/test_header_alone: c_tests/test_header.c $(HEADER) lib | $(BUILD)
 test-c: $(C_TESTS)
 	$(BUILD)/test_header_c && $(BUILD)/test_header_cpp && $(BUILD)/test_header_alone
 	$(BUILD)/test_layout
+	$(BUILD)/test_pool
 	$(BUILD)/test_msg_ref
 	$(BUILD)/test_msg_linked
 	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
 	@echo "--- the same under valgrind (zmqpool's blocks from glibc malloc, so valgrind sees them)"
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_layout
+	$(VALGRIND_RUN) $(BUILD)/test_pool
 	$(VALGRIND_RUN) $(BUILD)/test_msg_ref
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_msg_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref

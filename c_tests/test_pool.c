@@ -1,0 +1,348 @@
+/* zmqpool's own API: zmqpool_alloc/dealloc/usable_size/trim/stats, the
+ * backend switch, the cache cap and the environment variables, as a C
+ * program sees them. Links zmqpool and libzmq. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "zmqpool.h"
+#include "harness.h"
+
+static const char *self_path;
+
+static zmqpool_stats_t stats_now (void)
+{
+    zmqpool_stats_t stats;
+    memset (&stats, 0xFF, sizeof stats);
+    if (zmqpool_stats (&stats) != 0)
+        abort ();
+    return stats;
+}
+
+static void alloc_gives_aligned_blocks_with_room_for_the_request (void)
+{
+    static const size_t sizes[] = {1,     15,     16,     64,      100,
+                                   4096,  65536,  262144, 524288,  600000,
+                                   4000000};
+    size_t i;
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *p = (unsigned char *) zmqpool_alloc (sizes[i]);
+        CHECK (p != NULL);
+        CHECK ((uintptr_t) p % 16 == 0);
+        CHECK (zmqpool_usable_size (p) >= sizes[i]);
+        if (sizes[i] >= 64)
+            CHECK (zmqpool_usable_size (p) - sizes[i] <= sizes[i] / 4);
+        p[0] = 1;
+        p[sizes[i] - 1] = 2;
+        zmqpool_dealloc (p);
+    }
+}
+
+static void zero_sized_blocks_are_unique_and_null_is_ignored (void)
+{
+    void *a = zmqpool_alloc (0), *b = zmqpool_alloc (0);
+    CHECK (a != NULL && b != NULL && a != b);
+    zmqpool_dealloc (a);
+    zmqpool_dealloc (b);
+    zmqpool_dealloc (NULL);
+    CHECK_EQ_INT (zmqpool_usable_size (NULL), 0);
+}
+
+static void impossible_sizes_are_enomem (void)
+{
+    CHECK_FAILS (zmqpool_alloc (SIZE_MAX), NULL, ENOMEM);
+    CHECK_FAILS (zmqpool_alloc (SIZE_MAX / 2), NULL, ENOMEM);
+}
+
+static void stats_needs_somewhere_to_write (void)
+{
+    CHECK_FAILS (zmqpool_stats (NULL), -1, EFAULT);
+}
+
+static void *free_all (void *arg)
+{
+    void **blocks = (void **) arg;
+    int i;
+    for (i = 0; i < 100; i++)
+        zmqpool_dealloc (blocks[i]);
+    return NULL;
+}
+
+static void frees_on_another_thread_are_counted_as_foreign (void)
+{
+    void *blocks[100];
+    pthread_t thread;
+    zmqpool_stats_t before = stats_now (), after;
+    int i;
+    for (i = 0; i < 100; i++)
+        blocks[i] = zmqpool_alloc (1000);
+    CHECK (stats_now ().bytes_in_use >= before.bytes_in_use + 100 * 1000);
+    CHECK_EQ_INT (pthread_create (&thread, NULL, free_all, blocks), 0);
+    CHECK_EQ_INT (pthread_join (thread, NULL), 0);
+    after = stats_now ();
+    CHECK_EQ_INT (after.allocations - before.allocations, 100);
+    CHECK_EQ_INT (after.frees - before.frees, 100);
+    CHECK_EQ_INT (after.foreign_frees - before.foreign_frees, 100);
+    CHECK_EQ_INT (after.bytes_in_use, before.bytes_in_use);
+}
+
+static void messages_are_counted_by_the_pool (void)
+{
+    zmq_msg_t msg;
+    zmqpool_stats_t before = stats_now (), after;
+    CHECK_EQ_INT (zmq_msg_init_size (&msg, 10), 0); /* inline: no block */
+    CHECK_EQ_INT (zmq_msg_close (&msg), 0);
+    CHECK_EQ_INT (zmq_msg_init_size (&msg, 5000), 0);
+    CHECK_EQ_INT (stats_now ().allocations - before.allocations, 1);
+    CHECK_EQ_INT (zmq_msg_close (&msg), 0);
+    after = stats_now ();
+    CHECK_EQ_INT (after.frees - before.frees, 1);
+    CHECK_EQ_INT (after.bytes_in_use, before.bytes_in_use);
+}
+
+static void repeated_messages_hit_the_thread_cache (void)
+{
+    zmqpool_stats_t before, after;
+    int i;
+    CHECK_EQ_INT (zmqpool_get_backend (), ZMQPOOL_BACKEND_POOL);
+    before = stats_now ();
+    for (i = 0; i < 1000; i++) {
+        zmq_msg_t msg;
+        CHECK_EQ_INT (zmq_msg_init_size (&msg, 8192), 0);
+        CHECK_EQ_INT (zmq_msg_close (&msg), 0);
+    }
+    after = stats_now ();
+    CHECK (after.cache_hits - before.cache_hits >= 999);
+    CHECK (after.cache_misses - before.cache_misses <= 1);
+}
+
+static void backend_switch_keeps_old_blocks_releasable (void)
+{
+    void *pooled, *direct, *system;
+    CHECK_FAILS (zmqpool_set_backend (0), -1, EINVAL);
+    CHECK_FAILS (zmqpool_set_backend (4), -1, EINVAL);
+    pooled = zmqpool_alloc (3000);
+    CHECK_EQ_INT (zmqpool_set_backend (ZMQPOOL_BACKEND_MIMALLOC), 0);
+    CHECK_EQ_INT (zmqpool_get_backend (), ZMQPOOL_BACKEND_MIMALLOC);
+    direct = zmqpool_alloc (3000);
+    CHECK_EQ_INT (zmqpool_set_backend (ZMQPOOL_BACKEND_SYSTEM), 0);
+    system = zmqpool_alloc (3000);
+    CHECK (pooled && direct && system);
+    CHECK_EQ_INT (zmqpool_set_backend (ZMQPOOL_BACKEND_POOL), 0);
+    zmqpool_dealloc (system);
+    zmqpool_dealloc (direct);
+    zmqpool_dealloc (pooled);
+}
+
+static void *allocate_and_exit (void *arg)
+{
+    void **blocks = (void **) arg;
+    int i;
+    for (i = 0; i < 100; i++) {
+        blocks[i] = zmqpool_alloc (700);
+        memset (blocks[i], i, 700);
+    }
+    return NULL;
+}
+
+static void blocks_outlive_their_thread (void)
+{
+    void *blocks[100];
+    pthread_t thread;
+    int i;
+    CHECK_EQ_INT (pthread_create (&thread, NULL, allocate_and_exit, blocks),
+                  0);
+    CHECK_EQ_INT (pthread_join (thread, NULL), 0);
+    for (i = 0; i < 100; i++) {
+        CHECK (((unsigned char *) blocks[i])[699] == (unsigned char) i);
+        zmqpool_dealloc (blocks[i]);
+    }
+}
+
+static void trim_with_a_zero_cap_leaves_nothing_cached (void)
+{
+    void *blocks[200];
+    int i;
+    for (i = 0; i < 200; i++)
+        blocks[i] = zmqpool_alloc (10000);
+    for (i = 0; i < 200; i++)
+        zmqpool_dealloc (blocks[i]);
+    CHECK (stats_now ().bytes_cached > 0);
+    zmqpool_set_max_cached_bytes (0);
+    zmqpool_trim ();
+    CHECK_EQ_INT (stats_now ().bytes_cached, 0);
+    zmqpool_set_max_cached_bytes (64u << 20);
+}
+
+/* Producer/consumer through a bounded queue: the resident set stays near
+ * in-flight bytes plus the cache cap, however many messages pass. */
+#define QUEUE 64
+static struct
+{
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    void *items[QUEUE];
+    int head, count, done;
+} queue = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0};
+
+static void *consume (void *arg)
+{
+    (void) arg;
+    for (;;) {
+        void *item;
+        pthread_mutex_lock (&queue.lock);
+        while (queue.count == 0 && !queue.done)
+            pthread_cond_wait (&queue.changed, &queue.lock);
+        if (queue.count == 0) {
+            pthread_mutex_unlock (&queue.lock);
+            return NULL;
+        }
+        item = queue.items[queue.head];
+        queue.head = (queue.head + 1) % QUEUE;
+        queue.count--;
+        pthread_cond_broadcast (&queue.changed);
+        pthread_mutex_unlock (&queue.lock);
+        zmqpool_dealloc (item);
+    }
+}
+
+static long resident_kib (void)
+{
+    long pages = 0, resident = 0;
+    FILE *statm = fopen ("/proc/self/statm", "r");
+    if (!statm)
+        return -1;
+    if (fscanf (statm, "%ld %ld", &pages, &resident) != 2)
+        resident = -1;
+    fclose (statm);
+    return resident * (sysconf (_SC_PAGESIZE) / 1024);
+}
+
+static void sustained_producer_consumer_stays_bounded (void)
+{
+    pthread_t consumer;
+    long start_kib, end_kib, i;
+    const long messages = 40000;
+    const size_t size = 65536;
+    start_kib = resident_kib ();
+    CHECK_EQ_INT (pthread_create (&consumer, NULL, consume, NULL), 0);
+    for (i = 0; i < messages; i++) {
+        unsigned char *block = (unsigned char *) zmqpool_alloc (size);
+        CHECK (block != NULL);
+        block[0] = block[size - 1] = (unsigned char) i;
+        pthread_mutex_lock (&queue.lock);
+        while (queue.count == QUEUE)
+            pthread_cond_wait (&queue.changed, &queue.lock);
+        queue.items[(queue.head + queue.count) % QUEUE] = block;
+        queue.count++;
+        pthread_cond_broadcast (&queue.changed);
+        pthread_mutex_unlock (&queue.lock);
+    }
+    pthread_mutex_lock (&queue.lock);
+    queue.done = 1;
+    pthread_cond_broadcast (&queue.changed);
+    pthread_mutex_unlock (&queue.lock);
+    CHECK_EQ_INT (pthread_join (consumer, NULL), 0);
+    end_kib = resident_kib ();
+    /* 40000 x 64 KiB = 2.5 GiB passed through; allow in-flight (4 MiB),
+     * the 64 MiB cap, thread caches and slack. */
+    printf ("     resident: %ld KiB before, %ld KiB after 2.5 GiB\n",
+            start_kib, end_kib);
+    CHECK (end_kib - start_kib < 96 * 1024);
+}
+
+static int run_child (const char *env, const char *mode, const char *expect)
+{
+    char command[1024], output[4096];
+    size_t got;
+    FILE *child;
+    snprintf (command, sizeof command, "env %s '%s' %s 2>&1", env, self_path,
+              mode);
+    child = popen (command, "r");
+    if (!child)
+        return 0;
+    got = fread (output, 1, sizeof output - 1, child);
+    output[got] = '\0';
+    if (pclose (child) != 0)
+        return 0;
+    if (strstr (output, expect) == NULL) {
+        fprintf (stderr, "  child (%s %s) printed:\n%s\n", env, mode, output);
+        return 0;
+    }
+    return 1;
+}
+
+static void verbose_announces_the_load (void)
+{
+    CHECK (run_child ("ZMQPOOL_VERBOSE=1", "--child", "zmqpool 0.1.0: loaded"));
+    CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_BACKEND=system", "--child",
+                      "backend System"));
+}
+
+static void show_stats_prints_at_exit (void)
+{
+    CHECK (run_child ("ZMQPOOL_SHOW_STATS=1", "--child", "foreign frees"));
+    CHECK (run_child ("ZMQPOOL_SHOW_STATS=1", "--child", "allocations"));
+}
+
+static void environment_chooses_backend_and_cap (void)
+{
+    CHECK (run_child ("ZMQPOOL_BACKEND=mimalloc", "--print-backend",
+                      "backend=2"));
+    CHECK (run_child ("ZMQPOOL_BACKEND=system", "--print-backend",
+                      "backend=3"));
+    CHECK (run_child ("ZMQPOOL_BACKEND=bogus", "--print-backend",
+                      "backend=1"));
+    CHECK (run_child ("ZMQPOOL_MAX_CACHED_BYTES=0", "--print-cached",
+                      "cached=0"));
+}
+
+static int child (const char *mode)
+{
+    void *blocks[50];
+    int i;
+    if (strcmp (mode, "--print-backend") == 0) {
+        printf ("backend=%d\n", zmqpool_get_backend ());
+        return 0;
+    }
+    for (i = 0; i < 50; i++)
+        blocks[i] = zmqpool_alloc (20000);
+    for (i = 0; i < 50; i++)
+        zmqpool_dealloc (blocks[i]);
+    if (strcmp (mode, "--print-cached") == 0) {
+        /* Thread lists hold at most a batch; the depot holds nothing. */
+        zmqpool_trim ();
+        printf ("cached=%llu\n",
+                (unsigned long long) stats_now ().bytes_cached);
+    }
+    return 0;
+}
+
+int main (int argc, char **argv)
+{
+    self_path = argv[0];
+    if (argc == 2)
+        return child (argv[1]);
+    RUN (alloc_gives_aligned_blocks_with_room_for_the_request);
+    RUN (zero_sized_blocks_are_unique_and_null_is_ignored);
+    RUN (impossible_sizes_are_enomem);
+    RUN (stats_needs_somewhere_to_write);
+    RUN (frees_on_another_thread_are_counted_as_foreign);
+    RUN (messages_are_counted_by_the_pool);
+    RUN (repeated_messages_hit_the_thread_cache);
+    RUN (backend_switch_keeps_old_blocks_releasable);
+    RUN (blocks_outlive_their_thread);
+    RUN (trim_with_a_zero_cap_leaves_nothing_cached);
+    RUN (sustained_producer_consumer_stays_bounded);
+    RUN (verbose_announces_the_load);
+    RUN (show_stats_prints_at_exit);
+    RUN (environment_chooses_backend_and_cap);
+    zmqpool_trim ();
+    return harness_finish ("test_pool");
+}
