@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -257,6 +258,51 @@ static void sustained_producer_consumer_stays_bounded (void)
     CHECK (end_kib - start_kib < 96 * 1024);
 }
 
+static volatile int churn_stop;
+static void *churn (void *arg)
+{
+    (void) arg;
+    while (!churn_stop) {
+        void *blocks[40];
+        int i;
+        for (i = 0; i < 40; i++)
+            blocks[i] = zmqpool_alloc ((size_t) (i + 1) * 900);
+        for (i = 0; i < 40; i++)
+            zmqpool_dealloc (blocks[i]);
+        zmqpool_trim ();
+    }
+    return NULL;
+}
+
+/* A fork while another thread holds pool locks must not leave the child
+ * stuck: the child allocates, frees, trims and exits within its alarm. */
+static void fork_while_another_thread_allocates (void)
+{
+    pthread_t thread;
+    int round, status;
+    churn_stop = 0;
+    CHECK_EQ_INT (pthread_create (&thread, NULL, churn, NULL), 0);
+    for (round = 0; round < 20; round++) {
+        pid_t pid = fork ();
+        CHECK (pid >= 0);
+        if (pid == 0) {
+            void *blocks[100];
+            int i;
+            alarm (10);
+            for (i = 0; i < 100; i++)
+                blocks[i] = zmqpool_alloc ((size_t) (i + 1) * 500);
+            for (i = 0; i < 100; i++)
+                zmqpool_dealloc (blocks[i]);
+            zmqpool_trim ();
+            _exit (stats_now ().allocations >= 100 ? 0 : 3);
+        }
+        CHECK_EQ_INT (waitpid (pid, &status, 0), pid);
+        CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    }
+    churn_stop = 1;
+    CHECK_EQ_INT (pthread_join (thread, NULL), 0);
+}
+
 static int run_child (const char *env, const char *mode, const char *expect)
 {
     char command[1024], output[4096];
@@ -340,6 +386,7 @@ int main (int argc, char **argv)
     RUN (blocks_outlive_their_thread);
     RUN (trim_with_a_zero_cap_leaves_nothing_cached);
     RUN (sustained_producer_consumer_stays_bounded);
+    RUN (fork_while_another_thread_allocates);
     RUN (verbose_announces_the_load);
     RUN (show_stats_prints_at_exit);
     RUN (environment_chooses_backend_and_cap);

@@ -25,7 +25,8 @@ pub(super) struct FreeBlock {
 }
 const _: () = assert!(core::mem::size_of::<FreeBlock>() <= super::HEADER_SIZE + 16);
 
-struct Stack {
+/// One class's stack of batches.
+pub struct Stack {
     top: *mut FreeBlock,
 }
 
@@ -99,6 +100,11 @@ pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
     // SAFETY: as above; the stack is ours under the lock.
     unsafe { (*head).next_batch = stack.top };
     stack.top = head;
+}
+
+/// Takes every class's lock, in class order (held across `fork()`).
+pub fn lock_all() -> Vec<std::sync::MutexGuard<'static, Stack>> {
+    (0..COUNT).map(|index| lock(SizeClass(index))).collect()
 }
 
 /// Takes one batch of `class`: its first block and length, or null and 0.

@@ -24,6 +24,7 @@
 //! whose free function brings them back here.
 
 pub mod depot;
+mod fork;
 pub mod size_class;
 pub mod stats;
 mod thread_cache;
@@ -266,6 +267,11 @@ pub unsafe fn usable_size(ptr: *const u8) -> usize {
     // SAFETY: by the contract, a live header precedes `ptr`.
     let (origin, requested, _) = unsafe { read_stamp(header_of(ptr as *mut u8)) };
     origin.capacity(requested)
+}
+
+/// Makes the pool safe to use in a child after `fork()` (done at load).
+pub fn install_fork_handlers() {
+    fork::install();
 }
 
 /// Gives the calling thread's cached blocks and the depot's back upstream.

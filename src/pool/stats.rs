@@ -73,7 +73,8 @@ pub struct Snapshot {
     pub threads: u64,
 }
 
-struct Registry {
+/// The live threads' counters.
+pub struct Registry {
     live: Vec<usize>,
     cached_in_threads: Vec<usize>,
 }
@@ -83,6 +84,14 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     cached_in_threads: Vec::new(),
 });
 static RETIRED: Counters = Counters::new();
+
+/// The registry's lock, held across `fork()` (see `fork.rs`).
+pub type RegistryGuard = std::sync::MutexGuard<'static, Registry>;
+
+/// Takes the registry's lock.
+pub fn lock_registry() -> RegistryGuard {
+    registry()
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     REGISTRY
