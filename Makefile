@@ -22,7 +22,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: bench setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -144,3 +144,17 @@ install: all
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# ---- benchmarks ---------------------------------------------------------------
+# Baselines need Debian's libmimalloc2.0 and libjemalloc2 (make setup-bench).
+$(BUILD)/msg_bench: benches/msg_bench.c benches/pmr_baseline.cpp $(HEADER) lib | $(BUILD)
+	$(CXX) -O2 -g -std=c++17 -c -o $(BUILD)/pmr_baseline.o benches/pmr_baseline.cpp
+	$(CC) -O2 -g $(CWARN) -std=gnu11 -Iinclude -c -o $(BUILD)/msg_bench.o benches/msg_bench.c
+	$(CXX) -o $@ $(BUILD)/msg_bench.o $(BUILD)/pmr_baseline.o -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl -lpthread
+
+setup-bench:
+	bash scripts/setup.sh --bench
+
+# The C benchmark: ratios against baselines measured in the same run.
+bench: all $(BUILD)/msg_bench
+	benches/run_msg_bench.sh

@@ -278,6 +278,9 @@ pub fn install_fork_handlers() {
 pub fn trim() {
     thread_cache::flush_current_thread();
     depot::drain();
+    // SAFETY: mi_collect has no preconditions; `force` also returns memory
+    // freed by other threads and gives unused segments back to the OS.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 #[cfg(test)]
