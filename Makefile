@@ -93,7 +93,7 @@ test-c: $(C_TESTS)
 	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
 	@echo "--- the same under valgrind (zmqpool's blocks from glibc malloc, so valgrind sees them)"
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_layout
-	$(VALGRIND_RUN) $(BUILD)/test_pool
+	ZMQPOOL_TEST_NO_FORK=1 $(VALGRIND_RUN) $(BUILD)/test_pool
 	$(VALGRIND_RUN) $(BUILD)/test_msg_ref
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_msg_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref

@@ -386,7 +386,12 @@ int main (int argc, char **argv)
     RUN (blocks_outlive_their_thread);
     RUN (trim_with_a_zero_cap_leaves_nothing_cached);
     RUN (sustained_producer_consumer_stays_bounded);
-    RUN (fork_while_another_thread_allocates);
+    /* Under valgrind a forked child reports the other threads' TLS as lost
+     * (their copies can never be freed in the child): run it natively only. */
+    if (getenv ("ZMQPOOL_TEST_NO_FORK"))
+        SKIP (fork_while_another_thread_allocates, "ZMQPOOL_TEST_NO_FORK");
+    else
+        RUN (fork_while_another_thread_allocates);
     RUN (verbose_announces_the_load);
     RUN (show_stats_prints_at_exit);
     RUN (environment_chooses_backend_and_cap);

@@ -80,22 +80,28 @@ static BACKEND: AtomicU8 = AtomicU8::new(BACKEND_UNSET);
 pub fn backend() -> Backend {
     // Relaxed: the value is a standalone setting; blocks record their own
     // origin, so a thread seeing an older choice for a moment is harmless.
-    match Backend::from_byte(BACKEND.load(Ordering::Relaxed)) {
-        Some(backend) => backend,
-        None => {
-            let chosen = std::env::var("ZMQPOOL_BACKEND")
-                .ok()
-                .and_then(|name| Backend::from_name(&name))
-                .unwrap_or(Backend::Pool);
-            let _ = BACKEND.compare_exchange(
-                BACKEND_UNSET,
-                chosen as u8,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            Backend::from_byte(BACKEND.load(Ordering::Relaxed)).unwrap_or(chosen)
-        }
+    match BACKEND.load(Ordering::Relaxed) {
+        1 => Backend::Pool,
+        2 => Backend::Mimalloc,
+        3 => Backend::System,
+        _ => backend_from_environment(),
     }
+}
+
+#[cold]
+fn backend_from_environment() -> Backend {
+    let chosen = std::env::var("ZMQPOOL_BACKEND")
+        .ok()
+        .and_then(|name| Backend::from_name(&name))
+        .unwrap_or(Backend::Pool);
+    // Relaxed: as in backend(); a concurrent set_backend wins.
+    let _ = BACKEND.compare_exchange(
+        BACKEND_UNSET,
+        chosen as u8,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    Backend::from_byte(BACKEND.load(Ordering::Relaxed)).unwrap_or(chosen)
 }
 
 /// Switches the backend for blocks allocated from now on; blocks already

@@ -28,10 +28,11 @@ impl SizeClass {
         Some(SizeClass(4 + (power - 6) * 4 + quarter))
     }
 
-    /// Payload bytes a block of this class holds.
+    /// Payload bytes a block of this class holds (a table lookup: this is
+    /// on every allocation and release).
     #[inline]
     pub fn size(self) -> usize {
-        self.size_const()
+        SIZES[self.0]
     }
 
     /// [`SizeClass::size`], usable in constant tables.
@@ -45,6 +46,16 @@ impl SizeClass {
         (1 << power) + (quarter + 1) * (1 << (power - 2))
     }
 }
+
+static SIZES: [usize; COUNT] = {
+    let mut sizes = [0; COUNT];
+    let mut index = 0;
+    while index < COUNT {
+        sizes[index] = SizeClass(index).size_const();
+        index += 1;
+    }
+    sizes
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,10 @@
 //!
 //! The cache lives in Rust's `thread_local!`, which in a shared object uses
 //! the dynamic TLS model: the library may be `dlopen`ed late, into a process
-//! that already has threads. After a thread's cache is destroyed (late frees
-//! from other TLS destructors) blocks go to and come from the depot directly.
+//! that already has threads. The cache has no destructor (so the hot path has
+//! no liveness check); a separate exit guard's destructor retires it. After
+//! that (late frees from other TLS destructors) blocks go upstream or to the
+//! depot directly.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -60,6 +62,9 @@ const EMPTY_LIST: FreeList = FreeList {
 
 struct ThreadCache {
     lists: [FreeList; COUNT],
+    /// FRESH until the thread's first allocation or free, LIVE while the
+    /// thread runs, RETIRED once its exit guard has handed everything back.
+    state: u8,
     /// This thread's tag in block headers (0 until registered).
     tag: u32,
     counters: Counters,
@@ -69,31 +74,50 @@ struct ThreadCache {
 
 static NEXT_TAG: AtomicU32 = AtomicU32::new(1);
 
-impl ThreadCache {
-    #[inline]
-    fn tag(&mut self) -> u32 {
-        if self.tag == 0 {
-            self.register();
-        }
-        self.tag
-    }
+const FRESH: u8 = 0;
+const LIVE: u8 = 1;
+const RETIRED: u8 = 2;
 
+impl ThreadCache {
+    /// Makes a FRESH cache LIVE, unless the thread is already exiting;
+    /// returns whether the cache may be used.
     #[cold]
-    fn register(&mut self) {
+    fn activate(&mut self) -> bool {
+        if self.state == RETIRED {
+            return false;
+        }
+        // Touching the guard registers its destructor; it fails when the
+        // thread's TLS is already being torn down.
+        if EXIT_GUARD.try_with(|_| ()).is_err() {
+            self.state = RETIRED;
+            return false;
+        }
         // Relaxed: tags only need to be distinct. 0 is skipped on wrap-around.
         let mut tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         if tag == 0 {
             tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         }
         self.tag = tag;
-        // SAFETY: the cache lives in this thread's TLS until its destructor,
-        // which retires the counters before the memory goes away.
+        // SAFETY: the cache lives in this thread's TLS for the thread's whole
+        // life; the exit guard retires the counters before the thread ends.
         unsafe { stats::register(&self.counters, &self.cached_bytes) };
+        self.state = LIVE;
+        true
+    }
+
+    /// Hands everything back when the thread exits.
+    fn retire(&mut self) {
+        if self.state == LIVE {
+            self.flush();
+            // SAFETY: registered in activate() and still alive here.
+            unsafe { stats::retire(&self.counters) };
+        }
+        self.state = RETIRED;
     }
 
     #[inline]
     fn alloc(&mut self, size: usize) -> *mut u8 {
-        let tag = self.tag();
+        let tag = self.tag;
         let (header, origin) = match (super::backend(), SizeClass::of(size)) {
             (Backend::Pool, Some(class)) => (self.pop(class), Origin::Class(class)),
             (Backend::System, _) => (upstream_alloc(size, true), Origin::System),
@@ -134,7 +158,7 @@ impl ThreadCache {
     /// `header` starts a live block from `alloc`, released exactly once.
     #[inline]
     unsafe fn dealloc(&mut self, header: *mut Header) {
-        let my_tag = self.tag();
+        let my_tag = self.tag;
         // SAFETY: by the contract, a live header.
         let (origin, size, tag) = unsafe { read_stamp(header) };
         bump(&self.counters.frees, 1);
@@ -185,13 +209,17 @@ impl ThreadCache {
     }
 }
 
-impl Drop for ThreadCache {
+/// Its destructor retires the thread's cache. The cache itself has no
+/// destructor, so reaching it costs no liveness check on the hot path.
+struct ExitGuard;
+
+impl Drop for ExitGuard {
     fn drop(&mut self) {
-        self.flush();
-        if self.tag != 0 {
-            // SAFETY: registered in register() and still alive here.
-            unsafe { stats::retire(&self.counters) };
-        }
+        CACHE.with(|cell| {
+            // SAFETY: the cache is only touched by its own thread, and
+            // retire() calls nothing that re-enters it.
+            unsafe { (*cell.get()).retire() }
+        });
     }
 }
 
@@ -208,9 +236,11 @@ fn debit(counter: &AtomicU64, by: usize) {
 }
 
 thread_local! {
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
     static CACHE: UnsafeCell<ThreadCache> = const {
         UnsafeCell::new(ThreadCache {
             lists: [EMPTY_LIST; COUNT],
+            state: FRESH,
             tag: 0,
             counters: Counters::new(),
             cached_bytes: AtomicU64::new(0),
@@ -221,13 +251,16 @@ thread_local! {
 /// Allocates through the calling thread's cache.
 #[inline]
 pub(super) fn alloc(size: usize) -> *mut u8 {
-    CACHE
-        .try_with(|cell| {
-            // SAFETY: the cache is only touched by its own thread, and
-            // nothing called while this reference lives re-enters the cache.
-            unsafe { (*cell.get()).alloc(size) }
-        })
-        .unwrap_or_else(|_| alloc_without_cache(size))
+    CACHE.with(|cell| {
+        // SAFETY: the cache is only touched by its own thread, and nothing
+        // called while this reference lives re-enters the cache.
+        let cache = unsafe { &mut *cell.get() };
+        if cache.state == LIVE || cache.activate() {
+            cache.alloc(size)
+        } else {
+            alloc_without_cache(size)
+        }
+    })
 }
 
 /// Releases through the calling thread's cache.
@@ -236,14 +269,17 @@ pub(super) fn alloc(size: usize) -> *mut u8 {
 /// `header` starts a live block from [`alloc`], released exactly once.
 #[inline]
 pub(super) unsafe fn dealloc(header: *mut Header) {
-    let cached = CACHE.try_with(|cell| {
-        // SAFETY: as in alloc; the caller's contract is forwarded.
-        unsafe { (*cell.get()).dealloc(header) }
-    });
-    if cached.is_err() {
-        // SAFETY: forwarded from the caller.
-        unsafe { dealloc_without_cache(header) }
-    }
+    CACHE.with(|cell| {
+        // SAFETY: as in alloc.
+        let cache = unsafe { &mut *cell.get() };
+        if cache.state == LIVE || cache.activate() {
+            // SAFETY: the caller's contract is forwarded.
+            unsafe { cache.dealloc(header) }
+        } else {
+            // SAFETY: forwarded from the caller.
+            unsafe { dealloc_without_cache(header) }
+        }
+    })
 }
 
 /// The path for a thread whose cache is already destroyed (a free from a
@@ -288,7 +324,7 @@ unsafe fn dealloc_without_cache(header: *mut Header) {
 
 /// Hands the calling thread's lists to the depot.
 pub(super) fn flush_current_thread() {
-    let _ = CACHE.try_with(|cell| {
+    CACHE.with(|cell| {
         // SAFETY: as in alloc.
         unsafe { (*cell.get()).flush() }
     });
@@ -297,10 +333,8 @@ pub(super) fn flush_current_thread() {
 /// The calling thread's cached bytes (for tests).
 #[cfg(test)]
 pub(super) fn cached_in_current_thread() -> u64 {
-    CACHE
-        .try_with(|cell| {
-            // SAFETY: as in alloc.
-            unsafe { (*cell.get()).cached_bytes.load(Ordering::Relaxed) }
-        })
-        .unwrap_or(0)
+    CACHE.with(|cell| {
+        // SAFETY: as in alloc.
+        unsafe { (*cell.get()).cached_bytes.load(Ordering::Relaxed) }
+    })
 }
