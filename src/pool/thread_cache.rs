@@ -22,10 +22,15 @@ use super::size_class::{SizeClass, COUNT};
 use super::stats::{self, bump, Counters};
 use super::{read_stamp, stamp, upstream_alloc, upstream_free, Backend, Header, Origin};
 
-/// Bytes a thread keeps per class before handing a batch to the depot.
-const BATCH_BYTES: usize = 128 * 1024;
-const MAX_BATCH: usize = 32;
-const MIN_BATCH: usize = 2;
+/// Bytes a thread keeps per class before handing a batch to the depot: one
+/// depot lock per this many bytes freed, so large messages, too, cross
+/// between threads in batches rather than one lock per message.
+const BATCH_BYTES: usize = 1 << 20;
+const MAX_BATCH: usize = 64;
+const MIN_BATCH: usize = 4;
+/// A thread holding more than this across all classes hands the list it
+/// frees into to the depot at once, whatever its length: the per-thread bound.
+const THREAD_CACHE_CAP: u64 = 4 << 20;
 
 const fn batch_limit(index: usize) -> usize {
     let size = SizeClass(index).size_const() + super::HEADER_SIZE;
@@ -181,7 +186,10 @@ impl ThreadCache {
     #[inline]
     unsafe fn push(&mut self, class: SizeClass, block: *mut FreeBlock) {
         let list = &mut self.lists[class.0];
-        if list.len >= LIMITS[class.0] {
+        // Relaxed: single writer (this thread).
+        if list.len >= LIMITS[class.0]
+            || (list.len > 0 && self.cached_bytes.load(Ordering::Relaxed) > THREAD_CACHE_CAP)
+        {
             // SAFETY: the list is a chain of `len` free blocks of `class`
             // owned by this cache; it is emptied right after.
             unsafe { depot::put(class, list.head, list.len) };
