@@ -22,6 +22,7 @@ extern "C" fn print_stats_at_exit() {
 /// Runs when the library is loaded (linked, preloaded or dlopen'ed).
 extern "C" fn on_load() {
     pool::install_fork_handlers();
+    pool::configure_upstream();
     if flag("ZMQPOOL_VERBOSE") {
         eprintln!(
             "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes)",

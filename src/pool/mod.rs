@@ -275,6 +275,20 @@ pub unsafe fn usable_size(ptr: *const u8) -> usize {
     origin.capacity(requested)
 }
 
+/// mimalloc's `arena_eager_commit` option (its `mi_option_e` index).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+
+/// Tunes the embedded mimalloc, unless the user set the option: arenas are
+/// committed on demand, so memory that messages never touch never becomes
+/// resident (eager commit made a burst of 64 KiB messages, touched at both
+/// ends, cost 1.5x its size in RSS instead of a fraction).
+pub fn configure_upstream() {
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+        // SAFETY: mi_option_set accepts any option index and value.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    }
+}
+
 /// Makes the pool safe to use in a child after `fork()` (done at load).
 pub fn install_fork_handlers() {
     fork::install();
