@@ -56,7 +56,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -73,6 +73,9 @@ $(BUILD)/test_msg_linked: c_tests/test_msg.c c_tests/harness.h lib | $(BUILD)
 $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_pool.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
 
+$(BUILD)/test_dlopen: c_tests/test_dlopen.c c_tests/harness.h lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_SO='"$(abspath $(LIB_SO))"' -o $@ c_tests/test_dlopen.c -ldl -lpthread
+
 $(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
 
@@ -88,6 +91,7 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_header_c && $(BUILD)/test_header_cpp && $(BUILD)/test_header_alone
 	$(BUILD)/test_layout
 	$(BUILD)/test_pool
+	$(BUILD)/test_dlopen
 	$(BUILD)/test_msg_ref
 	$(BUILD)/test_msg_linked
 	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
@@ -103,6 +107,8 @@ test-c: $(C_TESTS)
 	  if [ -n "$$bad" ]; then echo "unexpected exports:"; echo "$$bad"; exit 1; fi; \
 	  if nm -D --defined-only $(LIB_SO) | grep -q -E ' (zmq_msg_send|zmq_msg_recv)$$'; then echo "socket functions exported"; exit 1; fi; \
 	  echo "exports ok: $$(nm -D --defined-only $(LIB_SO) | wc -l) symbols"
+	@echo "--- no static TLS: the library may be dlopen'ed late, by a process with threads"
+	@if readelf -d $(LIB_SO) | grep -q STATIC_TLS; then echo "libzmqpool.so needs static TLS"; exit 1; fi; echo "tls ok"
 
 # Installs into a scratch prefix and builds a program from the installed
 # header and pkg-config file, against the shared and the static library.
