@@ -3,7 +3,8 @@
 //!
 //! - [`msg`]: the 64-byte message and the libzmq-exact operations on it,
 //!   plus [`msg::Message`], a safe owner for Rust users.
-//! - [`pool`]: the allocator behind message bodies and control blocks.
+//! - [`pool`]: the allocator behind message bodies and control blocks, with
+//!   [`pool::PoolBuffer`], a safe owner of one block.
 //! - `ffi`: the exported C functions (see `include/zmqpool.h`).
 //! - `config`: environment variables.
 
@@ -15,3 +16,4 @@ pub mod msg;
 pub mod pool;
 
 pub use msg::Message;
+pub use pool::PoolBuffer;

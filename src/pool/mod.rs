@@ -23,6 +23,7 @@
 //! blocks never reach a foreign `free()`: they travel inside zclmsg messages
 //! whose free function brings them back here.
 
+mod buffer;
 pub mod depot;
 mod fork;
 pub mod size_class;
@@ -32,6 +33,7 @@ mod thread_cache;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, Ordering};
 
+pub use buffer::PoolBuffer;
 use size_class::SizeClass;
 
 /// Bytes in front of every block; keeps the user pointer 16-byte aligned.
