@@ -71,8 +71,15 @@ pub fn init(msg: &mut Msg) {
 /// holding both the content block and the body (a zclmsg). The body is
 /// left uninitialised, as in libzmq.
 pub fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
-    *msg = EMPTY;
+    // Only the fields libzmq's init_size sets are written (the inline
+    // bytes are the caller's to fill): this is the hottest call there is.
+    msg.metadata = core::ptr::null_mut();
+    msg.flags = 0;
+    msg.routing_id = 0;
+    msg.group.kind = GROUP_TYPE_SHORT;
+    msg.group.bytes[0] = 0;
     if size <= MAX_VSM_SIZE {
+        msg.kind = Kind::Vsm as u8;
         msg.vsm_size = size as u8;
         return Ok(());
     }
@@ -242,6 +249,18 @@ pub unsafe fn close(msg: &mut Msg) -> Result<()> {
         let content = msg.content();
         // SAFETY: an lmsg/zclmsg always has a live content block.
         if unsafe { release_reference(msg, content) } {
+            // Fast path for zmqpool's own message blocks: release directly
+            // rather than through the function pointer.
+            // SAFETY: the last reference: the block is ours to release.
+            unsafe {
+                if (*content)
+                    .ffn
+                    .is_some_and(|ffn| core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn))
+                {
+                    pool::dealloc(content as *mut u8);
+                    return finish_close(msg);
+                }
+            }
             // SAFETY: this was the last reference: nobody else reads the
             // block, so its fields can be taken and the block released.
             unsafe {
@@ -260,6 +279,11 @@ pub unsafe fn close(msg: &mut Msg) -> Result<()> {
             }
         }
     }
+    finish_close(msg)
+}
+
+/// The part of [`close`] after the content: group, then invalidation.
+fn finish_close(msg: &mut Msg) -> Result<()> {
     if msg.group.kind == GROUP_TYPE_LONG {
         let group = msg.long_group();
         // AcqRel as for content: the last holder frees the block.
