@@ -4,7 +4,7 @@
 //! A batch is a chain of free blocks linked through their first word; the
 //! first block of a batch also holds the link to the next batch and the
 //! batch's length. Threads move whole batches, so the lock is taken once per
-//! batch (up to 32 blocks), not per block.
+//! batch (up to 64 blocks or 1 MiB), not per block.
 //!
 //! Bound: the depot holds at most `ZMQPOOL_MAX_CACHED_BYTES` (default
 //! 64 MiB) in total; a batch that would exceed it is returned upstream.
@@ -34,10 +34,45 @@ pub struct Stack {
 // them) and are only reached under the class's mutex.
 unsafe impl Send for Stack {}
 
+impl Stack {
+    /// An empty stack.
+    pub const fn new() -> Stack {
+        Stack {
+            top: core::ptr::null_mut(),
+        }
+    }
+
+    /// Pushes a chain of `len` blocks (linked by `next`) as one batch.
+    ///
+    /// # Safety
+    /// `head` starts a chain of exactly `len` free blocks the caller owns;
+    /// ownership passes to the stack.
+    pub(super) unsafe fn push_batch(&mut self, head: *mut FreeBlock, len: usize) {
+        // SAFETY: the caller owns the chain's first block.
+        unsafe {
+            (*head).batch_len = len;
+            (*head).next_batch = self.top;
+        }
+        self.top = head;
+    }
+
+    /// Pops one batch: its first block and length, or null and 0. Ownership
+    /// of the chain passes to the caller.
+    pub(super) fn pop_batch(&mut self) -> (*mut FreeBlock, usize) {
+        let head = self.top;
+        if head.is_null() {
+            return (head, 0);
+        }
+        // SAFETY: a batch on the stack is live and owned by the stack.
+        unsafe {
+            self.top = (*head).next_batch;
+            (head, (*head).batch_len)
+        }
+    }
+}
+
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_CLASS: Mutex<Stack> = Mutex::new(Stack {
-    top: core::ptr::null_mut(),
-});
+const EMPTY_CLASS: Mutex<Stack> = Mutex::new(Stack::new());
 static CLASSES: [Mutex<Stack>; COUNT] = [EMPTY_CLASS; COUNT];
 static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
 static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -94,12 +129,8 @@ pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
         unsafe { release_chain(head) };
         return;
     }
-    // SAFETY: the caller owns the chain's first block.
-    unsafe { (*head).batch_len = len };
-    let mut stack = lock(class);
-    // SAFETY: as above; the stack is ours under the lock.
-    unsafe { (*head).next_batch = stack.top };
-    stack.top = head;
+    // SAFETY: forwarded from the caller; the stack is ours under the lock.
+    unsafe { lock(class).push_batch(head, len) };
 }
 
 /// Takes every class's lock, in class order (held across `fork()`).
@@ -109,17 +140,10 @@ pub fn lock_all() -> Vec<std::sync::MutexGuard<'static, Stack>> {
 
 /// Takes one batch of `class`: its first block and length, or null and 0.
 pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
-    let mut stack = lock(class);
-    let head = stack.top;
+    let (head, len) = lock(class).pop_batch();
     if head.is_null() {
         return (head, 0);
     }
-    // SAFETY: a batch on the stack is live and reached only under the lock.
-    let len = unsafe {
-        stack.top = (*head).next_batch;
-        (*head).batch_len
-    };
-    drop(stack);
     CACHED_BYTES.fetch_sub(len * (class.size() + super::HEADER_SIZE), Ordering::Relaxed);
     (head, len)
 }
@@ -153,3 +177,6 @@ pub(super) unsafe fn release_chain(mut head: *mut FreeBlock) {
         }
     }
 }
+
+#[cfg(test)]
+mod loom_model;
