@@ -34,6 +34,12 @@ pub struct Stack {
 // them) and are only reached under the class's mutex.
 unsafe impl Send for Stack {}
 
+impl Default for Stack {
+    fn default() -> Self {
+        Stack::new()
+    }
+}
+
 impl Stack {
     /// An empty stack.
     pub const fn new() -> Stack {
