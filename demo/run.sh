@@ -25,3 +25,6 @@ for transport in inproc tcp; do
   done
 done
 echo "(medians of $RUNS interleaved runs; ratio = zmqpool / libzmq; machine: $(nproc) cores)"
+echo
+echo "zmqpool's statistics for one preloaded inproc run at 65536 bytes (ZMQPOOL_SHOW_STATS=1):"
+ZMQPOOL_SHOW_STATS=1 LD_PRELOAD="$LIB" "$BIN" inproc 65536 40000 2>&1 >/dev/null | sed 's/^/  /'
