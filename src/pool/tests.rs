@@ -2,11 +2,16 @@ use super::*;
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-/// Tests that switch or depend on the process-wide backend run one at a time.
-static BACKEND_LOCK: Mutex<()> = Mutex::new(());
+/// Tests that switch the process-wide backend, fill the depot or measure it
+/// run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn with_backend<T>(backend: Backend, body: impl FnOnce() -> T) -> T {
-    let _guard = BACKEND_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = serial();
     let before = super::backend();
     set_backend(backend);
     let result = body();
@@ -105,6 +110,7 @@ fn check(p: *const u8, size: usize, seed: u8) -> bool {
 /// out twice would break a pattern or crash.
 #[test]
 fn blocks_handed_between_threads_keep_their_contents() {
+    let _serial = serial();
     const THREADS: usize = 4;
     const PER_THREAD: usize = 20_000;
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..THREADS)
@@ -150,6 +156,7 @@ fn blocks_handed_between_threads_keep_their_contents() {
 
 #[test]
 fn blocks_outlive_the_thread_that_allocated_them() {
+    let _serial = serial();
     let blocks: Vec<usize> = std::thread::spawn(|| {
         (0..1000)
             .map(|i| {
@@ -193,6 +200,7 @@ fn a_producer_reuses_what_a_consumer_freed() {
 
 #[test]
 fn trim_empties_the_depot() {
+    let _serial = serial();
     let blocks: Vec<usize> = (0..200).map(|_| alloc(4000) as usize).collect();
     for p in blocks {
         // SAFETY: live, released once.
@@ -212,6 +220,7 @@ fn trim_empties_the_depot() {
 
 #[test]
 fn stats_count_foreign_frees_and_balance() {
+    let _serial = serial();
     let before = stats::snapshot();
     let blocks: Vec<usize> = (0..100).map(|_| alloc(2000) as usize).collect();
     std::thread::spawn(move || {
