@@ -337,6 +337,15 @@ static void show_stats_prints_at_exit (void)
     CHECK (run_child ("ZMQPOOL_SHOW_STATS=1", "--child", "allocations"));
 }
 
+static void a_closed_stderr_does_not_kill_the_program (void)
+{
+    char command[1024];
+    snprintf (command, sizeof command,
+              "ZMQPOOL_VERBOSE=1 ZMQPOOL_SHOW_STATS=1 '%s' --child 2>&-",
+              self_path);
+    CHECK_EQ_INT (system (command), 0);
+}
+
 static void environment_chooses_backend_and_cap (void)
 {
     CHECK (run_child ("ZMQPOOL_BACKEND=mimalloc", "--print-backend",
@@ -395,6 +404,7 @@ int main (int argc, char **argv)
     RUN (verbose_announces_the_load);
     RUN (show_stats_prints_at_exit);
     RUN (environment_chooses_backend_and_cap);
+    RUN (a_closed_stderr_does_not_kill_the_program);
     zmqpool_trim ();
     return harness_finish ("test_pool");
 }

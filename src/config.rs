@@ -15,8 +15,21 @@ fn flag(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
+/// Writes a line to stderr, ignoring failure: `eprintln!` panics (and so
+/// aborts the host process) when stderr is closed, which a library loaded
+/// into any program must never do.
+pub fn to_stderr(args: core::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{args}");
+}
+
+/// Prints the pool statistics (also `zmqpool_print_stats`).
+pub fn print_stats() {
+    to_stderr(format_args!("{}", pool::stats::snapshot()));
+}
+
 extern "C" fn print_stats_at_exit() {
-    eprintln!("{}", pool::stats::snapshot());
+    print_stats();
 }
 
 /// Runs when the library is loaded (linked, preloaded or dlopen'ed).
@@ -24,13 +37,13 @@ extern "C" fn on_load() {
     pool::install_fork_handlers();
     pool::configure_upstream();
     if flag("ZMQPOOL_VERBOSE") {
-        eprintln!(
+        to_stderr(format_args!(
             "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes)",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             pool::backend(),
             pool::depot::max_cached_bytes()
-        );
+        ));
     }
     if flag("ZMQPOOL_SHOW_STATS") {
         // SAFETY: registers a plain extern "C" function with no arguments.

@@ -435,7 +435,7 @@ pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
 /// `ZMQPOOL_SHOW_STATS=1` prints at exit).
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_print_stats() {
-    eprintln!("{}", crate::pool::stats::snapshot());
+    crate::config::print_stats();
 }
 
 /// Chooses where new blocks come from: ZMQPOOL_BACKEND_POOL (1),
