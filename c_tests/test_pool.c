@@ -166,6 +166,24 @@ static void blocks_outlive_their_thread (void)
     }
 }
 
+static void a_thread_keeps_no_more_than_its_cap (void)
+{
+    void *blocks[300];
+    zmqpool_stats_t stats;
+    int i;
+    zmqpool_trim ();
+    zmqpool_set_max_cached_bytes (0); /* the depot keeps nothing */
+    zmqpool_set_max_thread_cached_bytes (64 * 1024);
+    for (i = 0; i < 300; i++)
+        blocks[i] = zmqpool_alloc (2000 + (size_t) i * 50);
+    for (i = 0; i < 300; i++)
+        zmqpool_dealloc (blocks[i]);
+    stats = stats_now ();
+    CHECK (stats.bytes_cached <= 64 * 1024);
+    zmqpool_set_max_thread_cached_bytes (4u << 20);
+    zmqpool_set_max_cached_bytes (64u << 20);
+}
+
 static void trim_with_a_zero_cap_leaves_nothing_cached (void)
 {
     void *blocks[200];
@@ -394,6 +412,7 @@ int main (int argc, char **argv)
     RUN (backend_switch_keeps_old_blocks_releasable);
     RUN (blocks_outlive_their_thread);
     RUN (trim_with_a_zero_cap_leaves_nothing_cached);
+    RUN (a_thread_keeps_no_more_than_its_cap);
     RUN (sustained_producer_consumer_stays_bounded);
     /* Under valgrind a forked child reports the other threads' TLS as lost
      * (their copies can never be freed in the child): run it natively only. */

@@ -326,6 +326,13 @@ int zmqpool_get_backend(void);
  */
 void zmqpool_set_max_cached_bytes(size_t bytes);
 
+/**
+ * Sets the cap on bytes one thread keeps for reuse (also
+ * `ZMQPOOL_MAX_THREAD_CACHED_BYTES`; default 4 MiB). Beyond it, freed
+ * blocks go to the shared depot at once.
+ */
+void zmqpool_set_max_thread_cached_bytes(size_t bytes);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

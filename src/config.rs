@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `ZMQPOOL_BACKEND=pool\|mimalloc\|system` | where blocks come from (default pool) |
 //! | `ZMQPOOL_MAX_CACHED_BYTES=N` | cap on bytes kept for reuse in the depot (default 64 MiB) |
+//! | `ZMQPOOL_MAX_THREAD_CACHED_BYTES=N` | cap on bytes one thread keeps (default 4 MiB) |
 //! | `ZMQPOOL_SHOW_STATS=1` | print the pool's statistics to stderr at exit |
 //! | `ZMQPOOL_VERBOSE=1` | print one line to stderr when the library loads |
 
@@ -36,6 +37,12 @@ extern "C" fn print_stats_at_exit() {
 extern "C" fn on_load() {
     pool::install_fork_handlers();
     pool::configure_upstream();
+    if let Some(cap) = std::env::var("ZMQPOOL_MAX_THREAD_CACHED_BYTES")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+    {
+        pool::thread_cache::set_max_thread_cached_bytes(cap);
+    }
     if flag("ZMQPOOL_VERBOSE") {
         to_stderr(format_args!(
             "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes)",

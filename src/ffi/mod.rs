@@ -467,3 +467,11 @@ pub extern "C" fn zmqpool_get_backend() -> c_int {
 pub extern "C" fn zmqpool_set_max_cached_bytes(bytes: usize) {
     crate::pool::depot::set_max_cached_bytes(bytes);
 }
+
+/// Sets the cap on bytes one thread keeps for reuse (also
+/// `ZMQPOOL_MAX_THREAD_CACHED_BYTES`; default 4 MiB). Beyond it, freed
+/// blocks go to the shared depot at once.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_set_max_thread_cached_bytes(bytes: usize) {
+    crate::pool::thread_cache::set_max_thread_cached_bytes(bytes);
+}

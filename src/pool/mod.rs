@@ -28,7 +28,7 @@ pub mod depot;
 mod fork;
 pub mod size_class;
 pub mod stats;
-mod thread_cache;
+pub mod thread_cache;
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, Ordering};

@@ -29,8 +29,24 @@ const BATCH_BYTES: usize = 1 << 20;
 const MAX_BATCH: usize = 64;
 const MIN_BATCH: usize = 4;
 /// A thread holding more than this across all classes hands the list it
-/// frees into to the depot at once, whatever its length: the per-thread bound.
-const THREAD_CACHE_CAP: u64 = 4 << 20;
+/// frees into to the depot at once, whatever its length: the per-thread
+/// bound (`ZMQPOOL_MAX_THREAD_CACHED_BYTES`, `zmqpool_set_max_thread_cached_bytes`).
+/// Frees never take a thread past it; a batch taken from the depot to serve
+/// allocations may, until it is used up.
+static THREAD_CACHE_CAP: AtomicU64 = AtomicU64::new(DEFAULT_THREAD_CACHE_CAP);
+const DEFAULT_THREAD_CACHE_CAP: u64 = 4 << 20;
+
+/// Sets the per-thread bound on cached bytes (0: each freed block goes to
+/// the depot at once, a batch of one).
+pub fn set_max_thread_cached_bytes(cap: usize) {
+    // Relaxed: a standalone setting.
+    THREAD_CACHE_CAP.store(cap as u64, Ordering::Relaxed);
+}
+
+/// The per-thread bound on cached bytes.
+pub fn max_thread_cached_bytes() -> usize {
+    THREAD_CACHE_CAP.load(Ordering::Relaxed) as usize
+}
 
 const fn batch_limit(index: usize) -> usize {
     let size = SizeClass(index).size_const() + super::HEADER_SIZE;
@@ -185,22 +201,36 @@ impl ThreadCache {
     /// `block` is a live pooled block of `class`, handed over by the caller.
     #[inline]
     unsafe fn push(&mut self, class: SizeClass, block: *mut FreeBlock) {
+        let bytes = block_bytes(class);
         let list = &mut self.lists[class.0];
-        // Relaxed: single writer (this thread).
-        if list.len >= LIMITS[class.0]
-            || (list.len > 0 && self.cached_bytes.load(Ordering::Relaxed) > THREAD_CACHE_CAP)
-        {
+        // Relaxed: single writer (this thread) for the gauge; the cap is a
+        // standalone setting.
+        let over_cap = self.cached_bytes.load(Ordering::Relaxed) + bytes as u64
+            > THREAD_CACHE_CAP.load(Ordering::Relaxed);
+        if list.len >= LIMITS[class.0] || (over_cap && list.len > 0) {
             // SAFETY: the list is a chain of `len` free blocks of `class`
             // owned by this cache; it is emptied right after.
             unsafe { depot::put(class, list.head, list.len) };
-            debit(&self.cached_bytes, list.len * block_bytes(class));
+            debit(&self.cached_bytes, list.len * bytes);
             *list = EMPTY_LIST;
+        }
+        if over_cap
+            && self.cached_bytes.load(Ordering::Relaxed) + bytes as u64
+                > THREAD_CACHE_CAP.load(Ordering::Relaxed)
+        {
+            // Still over the per-thread bound: the block goes on alone.
+            // SAFETY: the caller hands over the block: a chain of one.
+            unsafe {
+                (*block).next = core::ptr::null_mut();
+                depot::put(class, block, 1);
+            }
+            return;
         }
         // SAFETY: the caller hands over the block.
         unsafe { (*block).next = list.head };
         list.head = block;
         list.len += 1;
-        bump(&self.cached_bytes, block_bytes(class) as u64);
+        bump(&self.cached_bytes, bytes as u64);
     }
 
     fn flush(&mut self) {
