@@ -56,7 +56,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -75,6 +75,11 @@ $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUIL
 
 $(BUILD)/test_dlopen: c_tests/test_dlopen.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_SO='"$(abspath $(LIB_SO))"' -o $@ c_tests/test_dlopen.c -ldl -lpthread
+
+$(BUILD)/test_sockets_ref: c_tests/test_sockets.c c_tests/harness.h | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread
+$(BUILD)/test_sockets_linked: c_tests/test_sockets.c c_tests/harness.h lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_sockets.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
 
 $(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
@@ -95,6 +100,9 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_msg_ref
 	$(BUILD)/test_msg_linked
 	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
+	$(BUILD)/test_sockets_ref
+	$(BUILD)/test_sockets_linked
+	ZMQPOOL_SHOW_STATS=1 LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_sockets_ref
 	@echo "--- the same under valgrind (zmqpool's blocks from glibc malloc, so valgrind sees them)"
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_layout
 	ZMQPOOL_TEST_NO_FORK=1 $(VALGRIND_RUN) $(BUILD)/test_pool
@@ -102,6 +110,7 @@ test-c: $(C_TESTS)
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_msg_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
 	$(VALGRIND_RUN) $(BUILD)/test_msg_linked
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
 	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"
 	@bad=$$(nm -D --defined-only $(LIB_SO) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' || true); \
 	  if [ -n "$$bad" ]; then echo "unexpected exports:"; echo "$$bad"; exit 1; fi; \
