@@ -48,7 +48,8 @@ typedef void(zmq_free_fn) (void *data_, void *hint_);
 
 
 /**
- * Process-wide pool statistics, filled by `zmqpool_stats`.
+ * Process-wide pool statistics: what `zmqpool_stats` fills in (the C
+ * name, since this very struct crosses the C ABI) and [`snapshot`] returns.
  */
 typedef struct zmqpool_stats_t {
   /**

@@ -340,27 +340,7 @@ const _: () = assert!(crate::pool::Backend::Pool as u8 == 1);
 const _: () = assert!(crate::pool::Backend::Mimalloc as u8 == 2);
 const _: () = assert!(crate::pool::Backend::System as u8 == 3);
 
-/// Process-wide pool statistics, filled by `zmqpool_stats`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct zmqpool_stats_t {
-    /// Blocks handed out (message bodies, control blocks, zmqpool_alloc).
-    pub allocations: u64,
-    /// Blocks released.
-    pub frees: u64,
-    /// Blocks released on a thread other than the one that allocated them.
-    pub foreign_frees: u64,
-    /// Pooled allocations served from a thread cache or the depot.
-    pub cache_hits: u64,
-    /// Pooled allocations that had to go to the upstream allocator.
-    pub cache_misses: u64,
-    /// Bytes handed out and not yet released (block capacity).
-    pub bytes_in_use: u64,
-    /// Bytes held for reuse in thread caches and the depot.
-    pub bytes_cached: u64,
-    /// Threads currently holding a cache.
-    pub threads: u64,
-}
+pub use crate::pool::stats::zmqpool_stats_t;
 
 /// Allocates `size` bytes from zmqpool, 16-byte aligned; `size` 0 gives a
 /// unique pointer. NULL with errno ENOMEM when memory is exhausted.
@@ -414,20 +394,8 @@ pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
     if out.is_null() {
         return fail(libc::EFAULT, -1);
     }
-    let s = crate::pool::stats::snapshot();
     // SAFETY: non-null and writable by the contract.
-    unsafe {
-        out.write(zmqpool_stats_t {
-            allocations: s.allocations,
-            frees: s.frees,
-            foreign_frees: s.foreign_frees,
-            cache_hits: s.cache_hits,
-            cache_misses: s.cache_misses,
-            bytes_in_use: s.bytes_in_use,
-            bytes_cached: s.bytes_cached,
-            threads: s.threads,
-        })
-    };
+    unsafe { out.write(crate::pool::stats::snapshot()) };
     0
 }
 

@@ -58,20 +58,32 @@ pub fn bump(counter: &AtomicU64, by: u64) {
     );
 }
 
-/// A snapshot of the whole process.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Snapshot {
+/// Process-wide pool statistics: what `zmqpool_stats` fills in (the C
+/// name, since this very struct crosses the C ABI) and [`snapshot`] returns.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct zmqpool_stats_t {
+    /// Blocks handed out (message bodies, control blocks, zmqpool_alloc).
     pub allocations: u64,
+    /// Blocks released.
     pub frees: u64,
+    /// Blocks released on a thread other than the one that allocated them.
     pub foreign_frees: u64,
+    /// Pooled allocations served from a thread cache or the depot.
     pub cache_hits: u64,
+    /// Pooled allocations that had to go to the upstream allocator.
     pub cache_misses: u64,
-    /// Bytes handed out and not yet released (block capacity, headers excluded).
+    /// Bytes handed out and not yet released (block capacity).
     pub bytes_in_use: u64,
-    /// Bytes held in thread caches and the depot, ready for reuse.
+    /// Bytes held for reuse in thread caches and the depot.
     pub bytes_cached: u64,
+    /// Threads currently holding a cache.
     pub threads: u64,
 }
+
+/// The Rust name of [`zmqpool_stats_t`].
+pub type Snapshot = zmqpool_stats_t;
 
 /// The live threads' counters.
 pub struct Registry {
