@@ -90,6 +90,15 @@ pub fn backend() -> Backend {
     }
 }
 
+/// Whether new blocks come from the pool, as one load and compare (false
+/// until the backend is first chosen, which sends the caller to the slow
+/// path, where [`backend`] chooses it).
+#[inline(always)]
+fn backend_is_pool() -> bool {
+    // Relaxed: as in backend().
+    BACKEND.load(Ordering::Relaxed) == Backend::Pool as u8
+}
+
 #[cold]
 fn backend_from_environment() -> Backend {
     let chosen = std::env::var("ZMQPOOL_BACKEND")

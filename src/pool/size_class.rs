@@ -14,18 +14,26 @@ pub struct SizeClass(pub usize);
 
 impl SizeClass {
     /// The class for a payload of `size` bytes; `None` above [`MAX_SIZE`].
-    #[inline]
+    #[inline(always)]
     pub fn of(size: usize) -> Option<SizeClass> {
-        if size <= 64 {
-            return Some(SizeClass(size.saturating_sub(1) / 16));
+        if size <= SMALL_LIMIT {
+            return Some(SizeClass(SMALL[(size + 15) >> 4] as usize));
         }
         if size > MAX_SIZE {
             return None;
         }
+        Some(SizeClass::of_const(size))
+    }
+
+    /// [`SizeClass::of`] computed, for sizes from 1 to [`MAX_SIZE`].
+    const fn of_const(size: usize) -> SizeClass {
+        if size <= 64 {
+            return SizeClass((size - 1) / 16);
+        }
         let s = size - 1;
         let power = usize::BITS as usize - 1 - s.leading_zeros() as usize; // >= 6
         let quarter = (s >> (power - 2)) & 3;
-        Some(SizeClass(4 + (power - 6) * 4 + quarter))
+        SizeClass(4 + (power - 6) * 4 + quarter)
     }
 
     /// Payload bytes a block of this class holds (a table lookup: this is
@@ -46,6 +54,21 @@ impl SizeClass {
         (1 << power) + (quarter + 1) * (1 << (power - 2))
     }
 }
+
+/// Classes of the sizes up to this are looked up in [`SMALL`].
+const SMALL_LIMIT: usize = 1024;
+
+/// The class of every size up to [`SMALL_LIMIT`], indexed by the size in
+/// 16-byte units rounded up (all sizes in one unit share a class there).
+static SMALL: [u8; SMALL_LIMIT / 16 + 1] = {
+    let mut table = [0u8; SMALL_LIMIT / 16 + 1];
+    let mut unit = 1;
+    while unit < table.len() {
+        table[unit] = SizeClass::of_const(unit * 16).0 as u8;
+        unit += 1;
+    }
+    table
+};
 
 static SIZES: [usize; COUNT] = {
     let mut sizes = [0; COUNT];

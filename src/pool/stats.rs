@@ -2,50 +2,111 @@
 //!
 //! Each thread's counters live in its cache and are updated with a relaxed
 //! load and store (no read-modify-write: only the owner writes), so the hot
-//! path pays no atomic RMW. A registry lists the live threads' counters;
-//! a thread leaving folds its numbers into the retired totals under the
-//! registry lock before its memory goes away, so a reader never sees freed
-//! counters and never loses a count.
+//! path pays no atomic RMW. Pooled blocks are counted per size class, one
+//! counter bump per allocation and per release; hits, bytes in use and the
+//! totals are derived when a snapshot is taken. A registry lists the live
+//! threads' counters; a thread leaving folds its numbers into the retired
+//! totals under the registry lock before its memory goes away, so a reader
+//! never sees freed counters and never loses a count.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::size_class::{SizeClass, COUNT};
+
 /// One thread's counters.
-#[derive(Default)]
 pub struct Counters {
-    pub allocations: AtomicU64,
-    pub frees: AtomicU64,
-    pub foreign_frees: AtomicU64,
-    pub cache_hits: AtomicU64,
+    /// Pooled blocks handed out, per class (cache hits and misses).
+    pub class_allocations: [AtomicU64; COUNT],
+    /// Pooled blocks released, per class.
+    pub class_frees: [AtomicU64; COUNT],
+    /// Pooled allocations that went upstream.
     pub cache_misses: AtomicU64,
-    pub bytes_allocated: AtomicU64,
-    pub bytes_freed: AtomicU64,
+    /// Releases of blocks another thread allocated.
+    pub foreign_frees: AtomicU64,
+    /// Blocks straight from upstream (too large, or another backend).
+    pub upstream_allocations: AtomicU64,
+    pub upstream_frees: AtomicU64,
+    pub upstream_bytes_allocated: AtomicU64,
+    pub upstream_bytes_freed: AtomicU64,
 }
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
 
 impl Counters {
     pub const fn new() -> Counters {
         Counters {
-            allocations: AtomicU64::new(0),
-            frees: AtomicU64::new(0),
-            foreign_frees: AtomicU64::new(0),
-            cache_hits: AtomicU64::new(0),
-            cache_misses: AtomicU64::new(0),
-            bytes_allocated: AtomicU64::new(0),
-            bytes_freed: AtomicU64::new(0),
+            class_allocations: [ZERO; COUNT],
+            class_frees: [ZERO; COUNT],
+            cache_misses: ZERO,
+            foreign_frees: ZERO,
+            upstream_allocations: ZERO,
+            upstream_frees: ZERO,
+            upstream_bytes_allocated: ZERO,
+            upstream_bytes_freed: ZERO,
         }
     }
 
-    fn fields(&self) -> [&AtomicU64; 7] {
-        [
-            &self.allocations,
-            &self.frees,
-            &self.foreign_frees,
-            &self.cache_hits,
-            &self.cache_misses,
-            &self.bytes_allocated,
-            &self.bytes_freed,
-        ]
+    fn fields(&self) -> impl Iterator<Item = &AtomicU64> {
+        self.class_allocations
+            .iter()
+            .chain(self.class_frees.iter())
+            .chain([
+                &self.cache_misses,
+                &self.foreign_frees,
+                &self.upstream_allocations,
+                &self.upstream_frees,
+                &self.upstream_bytes_allocated,
+                &self.upstream_bytes_freed,
+            ])
     }
+
+    /// Adds this set's numbers into `totals`.
+    fn add_into(&self, totals: &mut Totals) {
+        for class in 0..COUNT {
+            let allocated = self.class_allocations[class].load(Ordering::Relaxed);
+            let freed = self.class_frees[class].load(Ordering::Relaxed);
+            let size = SizeClass(class).size() as u64;
+            totals.pooled_allocations = totals.pooled_allocations.wrapping_add(allocated);
+            totals.pooled_frees = totals.pooled_frees.wrapping_add(freed);
+            // Wrapping: a thread may free more of a class than it allocated;
+            // the sum over all threads is what is meaningful.
+            totals.bytes = totals
+                .bytes
+                .wrapping_add(allocated.wrapping_sub(freed).wrapping_mul(size));
+        }
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        totals.misses = totals.misses.wrapping_add(load(&self.cache_misses));
+        totals.foreign = totals.foreign.wrapping_add(load(&self.foreign_frees));
+        totals.upstream_allocations = totals
+            .upstream_allocations
+            .wrapping_add(load(&self.upstream_allocations));
+        totals.upstream_frees = totals
+            .upstream_frees
+            .wrapping_add(load(&self.upstream_frees));
+        totals.bytes = totals
+            .bytes
+            .wrapping_add(load(&self.upstream_bytes_allocated))
+            .wrapping_sub(load(&self.upstream_bytes_freed));
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::new()
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    pooled_allocations: u64,
+    pooled_frees: u64,
+    misses: u64,
+    foreign: u64,
+    upstream_allocations: u64,
+    upstream_frees: u64,
+    bytes: u64,
 }
 
 /// Adds to a counter only its owner thread writes: a plain load and store.
@@ -132,7 +193,7 @@ pub unsafe fn retire(counters: *const Counters) {
         registry.cached_in_threads.swap_remove(at);
         // SAFETY: registered pointers stay valid until this call returns.
         let counters = unsafe { &*counters };
-        for (retired, mine) in RETIRED.fields().into_iter().zip(counters.fields()) {
+        for (retired, mine) in RETIRED.fields().zip(counters.fields()) {
             retired.fetch_add(mine.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
@@ -141,7 +202,7 @@ pub unsafe fn retire(counters: *const Counters) {
 /// Sums every thread's counters, the retired totals and the depot.
 pub fn snapshot() -> Snapshot {
     let registry = registry();
-    let mut sums = [0u64; 7];
+    let mut totals = Totals::default();
     let mut cached = super::depot::cached_bytes() as u64;
     for (&counters, &gauge) in registry.live.iter().zip(&registry.cached_in_threads) {
         // SAFETY: registered pointers stay valid while listed, and the list
@@ -152,22 +213,24 @@ pub fn snapshot() -> Snapshot {
                 &*(gauge as *const AtomicU64),
             )
         };
-        for (sum, field) in sums.iter_mut().zip(counters.fields()) {
-            *sum = sum.wrapping_add(field.load(Ordering::Relaxed));
-        }
+        counters.add_into(&mut totals);
         cached += gauge.load(Ordering::Relaxed);
     }
-    for (sum, field) in sums.iter_mut().zip(RETIRED.fields()) {
-        *sum = sum.wrapping_add(field.load(Ordering::Relaxed));
-    }
-    let [allocations, frees, foreign_frees, cache_hits, cache_misses, allocated, freed] = sums;
+    RETIRED.add_into(&mut totals);
     Snapshot {
-        allocations,
-        frees,
-        foreign_frees,
-        cache_hits,
-        cache_misses,
-        bytes_in_use: allocated.saturating_sub(freed),
+        allocations: totals
+            .pooled_allocations
+            .wrapping_add(totals.upstream_allocations),
+        frees: totals.pooled_frees.wrapping_add(totals.upstream_frees),
+        foreign_frees: totals.foreign,
+        cache_hits: totals.pooled_allocations.saturating_sub(totals.misses),
+        cache_misses: totals.misses,
+        // A reader racing the owners may see a free before its allocation.
+        bytes_in_use: if (totals.bytes as i64) < 0 {
+            0
+        } else {
+            totals.bytes
+        },
         bytes_cached: cached,
         threads: registry.live.len() as u64,
     }

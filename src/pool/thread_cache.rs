@@ -136,25 +136,55 @@ impl ThreadCache {
         self.state = RETIRED;
     }
 
-    #[inline]
+    /// The fast path: pop from this thread's list for the class. Anything
+    /// else (list empty, large request, another backend) takes the slow path.
+    #[inline(always)]
     fn alloc(&mut self, size: usize) -> *mut u8 {
+        if let Some(class) = SizeClass::of(size) {
+            if super::backend_is_pool() {
+                let list = &mut self.lists[class.0];
+                let block = list.head;
+                if !block.is_null() {
+                    // SAFETY: a block on the list is free and owned by this cache.
+                    list.head = unsafe { (*block).next };
+                    list.len -= 1;
+                    debit(&self.cached_bytes, BLOCK_BYTES[class.0]);
+                    bump(&self.counters.class_allocations[class.0], 1);
+                    // SAFETY: the block is ours now, nobody else references it.
+                    return unsafe {
+                        stamp(block as *mut Header, size, Origin::Class(class), self.tag)
+                    };
+                }
+            }
+        }
+        self.alloc_slow(size)
+    }
+
+    #[inline(never)]
+    fn alloc_slow(&mut self, size: usize) -> *mut u8 {
         let tag = self.tag;
         let (header, origin) = match (super::backend(), SizeClass::of(size)) {
-            (Backend::Pool, Some(class)) => (self.pop(class), Origin::Class(class)),
+            (Backend::Pool, Some(class)) => (self.refill_and_pop(class), Origin::Class(class)),
             (Backend::System, _) => (upstream_alloc(size, true), Origin::System),
             _ => (upstream_alloc(size, false), Origin::Mimalloc),
         };
         if header.is_null() {
             return core::ptr::null_mut();
         }
-        bump(&self.counters.allocations, 1);
-        bump(&self.counters.bytes_allocated, origin.capacity(size) as u64);
+        match origin {
+            Origin::Class(class) => bump(&self.counters.class_allocations[class.0], 1),
+            _ => {
+                bump(&self.counters.upstream_allocations, 1);
+                bump(&self.counters.upstream_bytes_allocated, size as u64);
+            }
+        }
         // SAFETY: `header` starts a live block nobody else references.
         unsafe { stamp(header, size, origin, tag) }
     }
 
-    #[inline]
-    fn pop(&mut self, class: SizeClass) -> *mut Header {
+    /// A block of `class` for a thread whose list is empty: a batch from the
+    /// depot, else a fresh block upstream (a miss).
+    fn refill_and_pop(&mut self, class: SizeClass) -> *mut Header {
         let list = &mut self.lists[class.0];
         if list.head.is_null() {
             let (head, len) = depot::take(class);
@@ -164,60 +194,86 @@ impl ThreadCache {
             }
             list.head = head;
             list.len = len;
-            bump(&self.cached_bytes, (len * block_bytes(class)) as u64);
+            bump(&self.cached_bytes, (len * BLOCK_BYTES[class.0]) as u64);
         }
-        bump(&self.counters.cache_hits, 1);
         let block = list.head;
         // SAFETY: a block on the list is free and owned by this cache.
         list.head = unsafe { (*block).next };
         list.len -= 1;
-        debit(&self.cached_bytes, block_bytes(class));
+        debit(&self.cached_bytes, BLOCK_BYTES[class.0]);
         block as *mut Header
     }
 
+    /// The fast path: push onto this thread's list for the class while the
+    /// list and the thread stay under their bounds.
+    ///
     /// # Safety
     /// `header` starts a live block from `alloc`, released exactly once.
-    #[inline]
+    #[inline(always)]
     unsafe fn dealloc(&mut self, header: *mut Header) {
-        let my_tag = self.tag;
         // SAFETY: by the contract, a live header.
-        let (origin, size, tag) = unsafe { read_stamp(header) };
-        bump(&self.counters.frees, 1);
-        bump(&self.counters.bytes_freed, origin.capacity(size) as u64);
-        if tag != my_tag {
-            bump(&self.counters.foreign_frees, 1);
+        let stamp = unsafe { (*header).stamp };
+        let index = (stamp & 0xFF) as usize;
+        if index < COUNT {
+            bump(&self.counters.class_frees[index], 1);
+            if (stamp >> 32) as u32 != self.tag {
+                bump(&self.counters.foreign_frees, 1);
+            }
+            let bytes = BLOCK_BYTES[index];
+            // Relaxed: single writer (this thread) for the gauge; the cap is
+            // a standalone setting.
+            let cached = self.cached_bytes.load(Ordering::Relaxed) + bytes as u64;
+            let list = &mut self.lists[index];
+            let block = header as *mut FreeBlock;
+            if list.len < LIMITS[index] && cached <= THREAD_CACHE_CAP.load(Ordering::Relaxed) {
+                // SAFETY: the caller hands over the block.
+                unsafe { (*block).next = list.head };
+                list.head = block;
+                list.len += 1;
+                self.cached_bytes.store(cached, Ordering::Relaxed);
+                return;
+            }
+            // SAFETY: a live pooled block of this class, handed over.
+            return unsafe { self.push_slow(SizeClass(index), block) };
         }
-        match origin {
-            // SAFETY: a live pooled block of `class`, released once.
-            Origin::Class(class) => unsafe { self.push(class, header as *mut FreeBlock) },
-            // SAFETY: a live block from that upstream, released once.
-            Origin::Mimalloc => unsafe { upstream_free(header, false) },
-            // SAFETY: as above.
-            Origin::System => unsafe { upstream_free(header, true) },
-        }
+        // SAFETY: a live upstream block, released once.
+        unsafe { self.dealloc_upstream(header) }
     }
 
     /// # Safety
+    /// `header` starts a live block from upstream, released exactly once.
+    #[inline(never)]
+    unsafe fn dealloc_upstream(&mut self, header: *mut Header) {
+        // SAFETY: by the contract, a live header.
+        let (origin, size, tag) = unsafe { read_stamp(header) };
+        bump(&self.counters.upstream_frees, 1);
+        bump(&self.counters.upstream_bytes_freed, size as u64);
+        if tag != self.tag {
+            bump(&self.counters.foreign_frees, 1);
+        }
+        // SAFETY: a live block from that upstream, released once.
+        unsafe { upstream_free(header, origin == Origin::System) }
+    }
+
+    /// A release that would take the list past its length limit or the
+    /// thread past its byte cap: the list goes to the depot first, and if
+    /// the thread is still over its cap the block follows it alone.
+    ///
+    /// # Safety
     /// `block` is a live pooled block of `class`, handed over by the caller.
-    #[inline]
-    unsafe fn push(&mut self, class: SizeClass, block: *mut FreeBlock) {
-        let bytes = block_bytes(class);
+    #[inline(never)]
+    unsafe fn push_slow(&mut self, class: SizeClass, block: *mut FreeBlock) {
+        let bytes = BLOCK_BYTES[class.0];
+        let cap = THREAD_CACHE_CAP.load(Ordering::Relaxed);
         let list = &mut self.lists[class.0];
-        // Relaxed: single writer (this thread) for the gauge; the cap is a
-        // standalone setting.
-        let over_cap = self.cached_bytes.load(Ordering::Relaxed) + bytes as u64
-            > THREAD_CACHE_CAP.load(Ordering::Relaxed);
-        if list.len >= LIMITS[class.0] || (over_cap && list.len > 0) {
+        if list.len > 0 {
             // SAFETY: the list is a chain of `len` free blocks of `class`
             // owned by this cache; it is emptied right after.
             unsafe { depot::put(class, list.head, list.len) };
             debit(&self.cached_bytes, list.len * bytes);
             *list = EMPTY_LIST;
         }
-        if over_cap
-            && self.cached_bytes.load(Ordering::Relaxed) + bytes as u64
-                > THREAD_CACHE_CAP.load(Ordering::Relaxed)
-        {
+        if self.cached_bytes.load(Ordering::Relaxed) + bytes as u64 > cap {
             // Still over the per-thread bound: the block goes on alone.
             // SAFETY: the caller hands over the block: a chain of one.
             unsafe {
@@ -227,9 +283,9 @@ impl ThreadCache {
             return;
         }
         // SAFETY: the caller hands over the block.
-        unsafe { (*block).next = list.head };
+        unsafe { (*block).next = core::ptr::null_mut() };
         list.head = block;
-        list.len += 1;
+        list.len = 1;
         bump(&self.cached_bytes, bytes as u64);
     }
 
@@ -261,9 +317,16 @@ impl Drop for ExitGuard {
     }
 }
 
-fn block_bytes(class: SizeClass) -> usize {
-    class.size() + super::HEADER_SIZE
-}
+/// Bytes a block of each class occupies, header included.
+static BLOCK_BYTES: [usize; COUNT] = {
+    let mut bytes = [0; COUNT];
+    let mut index = 0;
+    while index < COUNT {
+        bytes[index] = SizeClass(index).size_const() + super::HEADER_SIZE;
+        index += 1;
+    }
+    bytes
+};
 
 fn debit(counter: &AtomicU64, by: usize) {
     // Relaxed: single writer (the owning thread).
