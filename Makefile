@@ -56,7 +56,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -84,6 +84,23 @@ $(BUILD)/test_sockets_linked: c_tests/test_sockets.c c_tests/harness.h lib | $(B
 $(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
 
+# A libzmq with another message layout, and a program linking zmqpool ahead of it.
+$(BUILD)/fake/libfakezmq.so: c_tests/fake_libzmq_mutex.c | $(BUILD)
+	mkdir -p $(BUILD)/fake
+	$(CC) $(CFLAGS) -Wall -Wextra -std=gnu99 -shared -fPIC -o $@ $< -lpthread
+$(BUILD)/test_passthrough: c_tests/test_passthrough.c c_tests/harness.h $(BUILD)/fake/libfakezmq.so $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_NO_ZMQ_H -o $@ c_tests/test_passthrough.c -L$(RELEASE) -L$(BUILD)/fake \
+	  -Wl,-rpath,$(abspath $(RELEASE)) -Wl,-rpath,$(abspath $(BUILD)/fake) -lzmqpool -lfakezmq
+
+# libzmq as a language binding bundles it: renamed, with its own soname,
+# dlopen'ed into a local scope by a program that links zmqpool only.
+ZMQ_SO := $(shell ls /usr/lib/*/libzmq.so.5 2>/dev/null | head -1)
+$(BUILD)/bundled/libzmq-bundled.so: | $(BUILD)
+	mkdir -p $(BUILD)/bundled
+	cp $(ZMQ_SO) $@ && patchelf --set-soname libzmq-bundled.so $@
+$(BUILD)/test_local_scope: c_tests/test_local_scope.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_local_scope.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
+
 # The header compiles as C99 and C++11, before or after <zmq.h>, or without it.
 $(BUILD)/test_header_c: c_tests/test_header.c $(HEADER) lib | $(BUILD)
 	$(CC) $(CFLAGS) $(CWARN) -std=c99 -Iinclude -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool
@@ -97,6 +114,8 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_layout
 	$(BUILD)/test_pool
 	$(BUILD)/test_dlopen
+	$(BUILD)/test_passthrough
+	$(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	$(BUILD)/test_msg_ref
 	$(BUILD)/test_msg_linked
 	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
@@ -111,6 +130,8 @@ test-c: $(C_TESTS)
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
 	$(VALGRIND_RUN) $(BUILD)/test_msg_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
+	$(VALGRIND_RUN) $(BUILD)/test_passthrough
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"
 	@bad=$$(nm -D --defined-only $(LIB_SO) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' || true); \
 	  if [ -n "$$bad" ]; then echo "unexpected exports:"; echo "$$bad"; exit 1; fi; \

@@ -43,9 +43,29 @@ extern "C" fn on_load() {
     {
         pool::thread_cache::set_max_thread_cached_bytes(cap);
     }
+    let detection = crate::msg::libzmq::detect_at_load();
     if flag("ZMQPOOL_VERBOSE") {
+        use crate::msg::libzmq::{version, Detection};
+        let libzmq = match &detection {
+            Detection::Absent => "no libzmq loaded yet".to_owned(),
+            Detection::Compatible(real) => {
+                let (major, minor, patch) = version(real);
+                format!(
+                    "libzmq {major}.{minor}.{patch} in {}, layout checked",
+                    real.found_in
+                )
+            }
+            Detection::PassThrough(real, why) => {
+                let (major, minor, patch) = version(real);
+                format!(
+                    "libzmq {major}.{minor}.{patch} in {} has another message layout ({why}): \
+                     passing every zmq_msg_* call through to it",
+                    real.found_in
+                )
+            }
+        };
         to_stderr(format_args!(
-            "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes)",
+            "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes; {libzmq})",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             pool::backend(),

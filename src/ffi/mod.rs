@@ -9,6 +9,32 @@ use core::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::msg::{self, layout::Msg, Errno};
 
+/// In pass-through mode (a libzmq with another message layout, see
+/// `msg::libzmq`), calls libzmq's own function and returns its result.
+macro_rules! pass {
+    ($function:ident ( $($arg:expr),* )) => {
+        if let Some(real) = crate::msg::libzmq::passthrough() {
+            // SAFETY: libzmq's function with the caller's own arguments,
+            // under the same contract as this function's.
+            return unsafe { (real.$function)($($arg),*) };
+        }
+    };
+}
+
+/// [`pass!`] for the draft functions a libzmq may lack: without one, the
+/// call fails with ENOTSUP.
+macro_rules! pass_draft {
+    ($function:ident ( $($arg:expr),* ), $failed:expr) => {
+        if let Some(real) = crate::msg::libzmq::passthrough() {
+            return match real.$function {
+                // SAFETY: as in pass!.
+                Some(function) => unsafe { function($($arg),*) },
+                None => fail(libc::ENOTSUP, $failed),
+            };
+        }
+    };
+}
+
 /// libzmq's `zmq_msg_t`: 64 opaque bytes, pointer-aligned. The header takes
 /// its definition from `<zmq.h>` when that is available.
 #[repr(C, align(8))]
@@ -53,6 +79,7 @@ fn fail<T>(errno: c_int, value: T) -> T {
 /// `msg` is NULL or points at a `zmq_msg_t` not holding a live message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
+    pass!(init(msg.cast()));
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.map(msg::init))
 }
@@ -66,6 +93,7 @@ pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
 /// `msg` is NULL or points at a `zmq_msg_t` not holding a live message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> c_int {
+    pass!(init_size(msg.cast(), size));
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.and_then(|m| msg::init_size(m, size)))
 }
@@ -82,6 +110,7 @@ pub unsafe extern "C" fn zmq_msg_init_buffer(
     buf: *const c_void,
     size: usize,
 ) -> c_int {
+    pass_draft!(init_buffer(msg.cast(), buf, size), -1);
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.and_then(|m| unsafe { msg::init_buffer(m, buf, size) }))
 }
@@ -103,6 +132,7 @@ pub unsafe extern "C" fn zmq_msg_init_data(
     ffn: Option<unsafe extern "C" fn(data: *mut c_void, hint: *mut c_void)>,
     hint: *mut c_void,
 ) -> c_int {
+    pass!(init_data(msg.cast(), data, size, ffn, hint));
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.and_then(|m| msg::init_data(m, data, size, ffn, hint)))
 }
@@ -116,6 +146,7 @@ pub unsafe extern "C" fn zmq_msg_init_data(
 /// libzmq, or closed since.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
+    pass!(close(msg.cast()));
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.and_then(|m| unsafe { msg::close(m) }))
 }
@@ -127,6 +158,7 @@ pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
 /// Both are NULL or valid messages as for `zmq_msg_close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
+    pass!(move_(dest.cast(), src.cast()));
     if dest == src {
         // SAFETY: forwarded from the caller; one reference to one message.
         return status(unsafe { message(dest) }.and_then(|m| unsafe { msg::move_onto_itself(m) }));
@@ -149,6 +181,7 @@ pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
 /// Both are NULL or valid messages as for `zmq_msg_close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
+    pass!(copy(dest.cast(), src.cast()));
     if dest == src {
         // libzmq would release the body and then use it; a no-op is the
         // meaning a caller can have intended.
@@ -172,6 +205,7 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
 /// `msg` is NULL or points at a message as for `zmq_msg_close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
+    pass!(data(msg.cast()));
     if msg.is_null() || (msg as usize) % core::mem::align_of::<Msg>() != 0 {
         return fail(libc::EFAULT, core::ptr::null_mut());
     }
@@ -190,6 +224,7 @@ pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
 /// `msg` is NULL or points at a message as for `zmq_msg_close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
+    pass!(size(msg.cast()));
     // SAFETY: forwarded from the caller; only read.
     match unsafe { message(msg as *mut zmq_msg_t) }.map(|m| msg::size(m)) {
         Ok(Some(size)) => size,
@@ -204,6 +239,7 @@ pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
 /// `msg` is NULL or points at a message as for `zmq_msg_close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
+    pass!(more(msg.cast()));
     // SAFETY: forwarded from the caller; only read.
     match unsafe { message(msg as *mut zmq_msg_t) } {
         Ok(m) => msg::more(m) as c_int,
@@ -219,6 +255,7 @@ pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
 /// `msg` is NULL or points at a message as for `zmq_msg_close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> c_int {
+    pass!(get(msg.cast(), property));
     // SAFETY: forwarded from the caller; only read.
     match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| msg::get(m, property)) {
         Ok(value) => value,
@@ -233,6 +270,7 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
 /// `msg` is NULL or points at a message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, property: c_int, value: c_int) -> c_int {
+    pass!(set(msg.cast(), property, value));
     let _ = (property, value);
     // SAFETY: forwarded from the caller.
     match unsafe { message(msg) } {
@@ -253,6 +291,7 @@ pub unsafe extern "C" fn zmq_msg_gets(
     msg: *const zmq_msg_t,
     property: *const c_char,
 ) -> *const c_char {
+    pass!(gets(msg.cast(), property));
     if property.is_null() {
         return fail(libc::EINVAL, core::ptr::null());
     }
@@ -270,6 +309,7 @@ pub unsafe extern "C" fn zmq_msg_gets(
 /// `msg` is NULL or points at a message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
+    pass_draft!(routing_id(msg.cast()), 0);
     // SAFETY: forwarded from the caller.
     match unsafe { message(msg) } {
         Ok(m) => msg::routing_id(m),
@@ -283,6 +323,7 @@ pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
 /// `msg` is NULL or points at a message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id: u32) -> c_int {
+    pass_draft!(set_routing_id(msg.cast(), routing_id), -1);
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.and_then(|m| msg::set_routing_id(m, routing_id)))
 }
@@ -293,6 +334,7 @@ pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id:
 /// `msg` is NULL or points at a message.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
+    pass_draft!(group(msg.cast()), core::ptr::null());
     // SAFETY: forwarded from the caller.
     match unsafe { message(msg) } {
         Ok(m) => msg::group(m),
@@ -307,6 +349,7 @@ pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
 /// `msg` is NULL or points at a message; `group` is NULL or a C string.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_set_group(msg: *mut zmq_msg_t, group: *const c_char) -> c_int {
+    pass_draft!(set_group(msg.cast(), group), -1);
     if group.is_null() {
         return fail(libc::EINVAL, -1);
     }

@@ -1,0 +1,147 @@
+/* The pyzmq case: a language binding dlopen()s its own copy of libzmq, with
+ * its own file name and soname, into a local scope (RTLD_LOCAL). Neither
+ * dlsym(RTLD_NEXT) nor dlopen("libzmq.so.5", RTLD_NOLOAD) can see it; zmqpool
+ * must still find it (it walks the loaded objects) to read and release the
+ * metadata of messages received over tcp, and nothing may leak when the
+ * last reference goes after the connection and the context are gone.
+ *
+ * usage: test_local_scope PATH-TO-RENAMED-LIBZMQ
+ * This program links zmqpool only; every socket call goes through dlsym. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zmqpool.h"
+#include "harness.h"
+
+static void *lib;
+static void *(*ctx_new) (void);
+static int (*ctx_term) (void *);
+static void *(*socket_new) (void *, int);
+static int (*sock_close) (void *);
+static int (*sock_bind) (void *, const char *);
+static int (*sock_connect) (void *, const char *);
+static int (*sock_getopt) (void *, int, void *, size_t *);
+static int (*sock_setopt) (void *, int, const void *, size_t);
+static int (*lib_msg_send) (zmq_msg_t *, void *, int);
+static int (*lib_msg_recv) (zmq_msg_t *, void *, int);
+static const char *(*lib_msg_gets) (const zmq_msg_t *, const char *);
+
+#define FIND(var, name)                                                        \
+    do {                                                                       \
+        void *sym_ = dlsym (lib, name);                                        \
+        if (!sym_) {                                                           \
+            fprintf (stderr, "missing %s\n", name);                            \
+            exit (2);                                                          \
+        }                                                                      \
+        memcpy (&(var), &sym_, sizeof sym_);                                   \
+    } while (0)
+
+static void libzmq_is_out_of_every_global_view (void)
+{
+    CHECK (dlsym (RTLD_DEFAULT, "zmq_ctx_new") == NULL);
+    CHECK (dlopen ("libzmq.so.5", RTLD_NOLOAD | RTLD_LAZY) == NULL);
+}
+
+static void fill (unsigned char *data, size_t size, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < size; i++)
+        data[i] = (unsigned char) (i * 31 + seed);
+}
+
+static int intact (const unsigned char *data, size_t size, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < size; i++)
+        if (data[i] != (unsigned char) (i * 31 + seed))
+            return 0;
+    return 1;
+}
+
+/* Messages made by zmqpool go out through the local libzmq (its I/O thread
+ * frees them); messages it receives are read, copied and closed by zmqpool
+ * after sockets and context are gone. */
+static void metadata_is_read_and_released_through_the_hidden_libzmq (void)
+{
+    static const size_t sizes[] = {0, 20, 1000, 70000};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    zmq_msg_t received[N], copies[N];
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    int linger = 0, i;
+    void *ctx = ctx_new ();
+    void *push = socket_new (ctx, ZMQ_PUSH);
+    void *pull = socket_new (ctx, ZMQ_PULL);
+    CHECK (ctx && push && pull);
+    sock_setopt (push, ZMQ_LINGER, &linger, sizeof linger);
+    sock_setopt (pull, ZMQ_LINGER, &linger, sizeof linger);
+    CHECK_EQ_INT (sock_bind (pull, "tcp://127.0.0.1:*"), 0);
+    CHECK_EQ_INT (sock_getopt (pull, ZMQ_LAST_ENDPOINT, endpoint, &len), 0);
+    CHECK_EQ_INT (sock_connect (push, endpoint), 0);
+    for (i = 0; i < N; i++) {
+        zmq_msg_t out;
+        CHECK_EQ_INT (zmq_msg_init_size (&out, sizes[i]), 0);
+        fill ((unsigned char *) zmq_msg_data (&out), sizes[i], (unsigned) i);
+        CHECK_EQ_INT (lib_msg_send (&out, push, 0), (int) sizes[i]);
+    }
+    for (i = 0; i < N; i++) {
+        const char *type, *peer;
+        CHECK_EQ_INT (zmq_msg_init (&received[i]), 0);
+        CHECK_EQ_INT (lib_msg_recv (&received[i], pull, 0), (int) sizes[i]);
+        type = zmq_msg_gets (&received[i], "Socket-Type");
+        peer = zmq_msg_gets (&received[i], "Peer-Address");
+        CHECK (type && strcmp (type, "PUSH") == 0);
+        CHECK (type == lib_msg_gets (&received[i], "Socket-Type"));
+        CHECK (peer && strcmp (peer, "127.0.0.1") == 0);
+        CHECK_FAILS (zmq_msg_gets (&received[i], "No-Such"), NULL, EINVAL);
+        CHECK_EQ_INT (zmq_msg_init (&copies[i]), 0);
+        CHECK_EQ_INT (zmq_msg_copy (&copies[i], &received[i]), 0);
+        CHECK_EQ_INT (zmq_msg_size (&copies[i]), sizes[i]);
+        CHECK (intact ((unsigned char *) zmq_msg_data (&copies[i]), sizes[i],
+                       (unsigned) i));
+    }
+    CHECK_EQ_INT (sock_close (push), 0);
+    CHECK_EQ_INT (sock_close (pull), 0);
+    CHECK_EQ_INT (ctx_term (ctx), 0);
+    for (i = 0; i < N; i++) {
+        CHECK (strcmp (zmq_msg_gets (&copies[i], "Socket-Type"), "PUSH") == 0);
+        CHECK_EQ_INT (zmq_msg_close (&received[i]), 0);
+        CHECK (intact ((unsigned char *) zmq_msg_data (&copies[i]), sizes[i],
+                       (unsigned) i));
+        CHECK_EQ_INT (zmq_msg_close (&copies[i]), 0);
+    }
+}
+
+int main (int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf (stderr, "usage: %s PATH-TO-RENAMED-LIBZMQ\n", argv[0]);
+        return 2;
+    }
+    lib = dlopen (argv[1], RTLD_LOCAL | RTLD_NOW);
+    if (!lib) {
+        fprintf (stderr, "dlopen %s: %s\n", argv[1], dlerror ());
+        return 2;
+    }
+    FIND (ctx_new, "zmq_ctx_new");
+    FIND (ctx_term, "zmq_ctx_term");
+    FIND (socket_new, "zmq_socket");
+    FIND (sock_close, "zmq_close");
+    FIND (sock_bind, "zmq_bind");
+    FIND (sock_connect, "zmq_connect");
+    FIND (sock_getopt, "zmq_getsockopt");
+    FIND (sock_setopt, "zmq_setsockopt");
+    FIND (lib_msg_send, "zmq_msg_send");
+    FIND (lib_msg_recv, "zmq_msg_recv");
+    FIND (lib_msg_gets, "zmq_msg_gets");
+    printf ("test_local_scope: libzmq dlopen'ed RTLD_LOCAL as %s\n", argv[1]);
+    RUN (libzmq_is_out_of_every_global_view);
+    RUN (metadata_is_read_and_released_through_the_hidden_libzmq);
+    zmqpool_trim ();
+    dlclose (lib);
+    return harness_finish ("test_local_scope");
+}
