@@ -56,7 +56,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -80,6 +80,11 @@ $(BUILD)/test_sockets_ref: c_tests/test_sockets.c c_tests/harness.h | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread
 $(BUILD)/test_sockets_linked: c_tests/test_sockets.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_sockets.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
+$(BUILD)/test_soak_ref: c_tests/test_soak.c c_tests/harness.h | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
+$(BUILD)/test_soak_linked: c_tests/test_soak.c c_tests/harness.h lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_soak.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread -ldl
 
 $(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
@@ -122,6 +127,12 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_sockets_ref
 	$(BUILD)/test_sockets_linked
 	ZMQPOOL_SHOW_STATS=1 LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_sockets_ref
+	$(BUILD)/test_soak_ref
+	$(BUILD)/test_soak_linked
+	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_soak_ref
+	@echo "--- preloaded into programs with no libzmq: nothing changes"
+	test "$$(LD_PRELOAD=$(abspath $(LIB_SO)) sh -c 'echo hello | tr a-z A-Z')" = HELLO
+	ZMQPOOL_VERBOSE=1 LD_PRELOAD=$(abspath $(LIB_SO)) /bin/true 2>&1 | grep -q "no libzmq loaded yet"
 	@echo "--- the same under valgrind (zmqpool's blocks from glibc malloc, so valgrind sees them)"
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_layout
 	ZMQPOOL_TEST_NO_FORK=1 $(VALGRIND_RUN) $(BUILD)/test_pool
@@ -131,6 +142,7 @@ test-c: $(C_TESTS)
 	$(VALGRIND_RUN) $(BUILD)/test_msg_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
 	$(VALGRIND_RUN) $(BUILD)/test_passthrough
+	SOAK_SECONDS=1 ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_soak_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"
 	@bad=$$(nm -D --defined-only $(LIB_SO) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' || true); \

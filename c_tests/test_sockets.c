@@ -1,6 +1,7 @@
 /* Messages made by the zmq_msg_* under test travel through real libzmq
  * sockets: PUB/SUB fan-out (libzmq shares one message among subscribers by
- * reference count), DEALER/ROUTER multipart with routing ids, REQ/REP, and
+ * reference count), DEALER/ROUTER multipart with routing ids, REQ/REP, PAIR
+ * echoing copies and moves, and
  * several sender threads at once, over inproc, ipc and tcp. Every byte is
  * checked and every init_data free function must run exactly once.
  * Built like test_msg.c: against libzmq alone, linked with zmqpool, and run
@@ -180,6 +181,60 @@ static void dealer_router_multipart_keeps_parts_and_routing (void)
     }
 }
 
+/* PAIR both ways: a received message is copied, the copy moved and sent
+ * back; an init_data message's free function runs once, after delivery. */
+static int pair_frees;
+static void pair_free (void *data, void *hint)
+{
+    (void) hint;
+    pair_frees++;
+    free (data);
+}
+
+static void pair_echoes_copies_and_moves (void)
+{
+    size_t t;
+    int i;
+    for (t = 0; t < 3; t++) {
+        char endpoint[256];
+        void *a = zmq_socket (context, ZMQ_PAIR);
+        void *b = zmq_socket (context, ZMQ_PAIR);
+        pair_frees = 0;
+        CHECK_EQ_INT (bind_any (a, transports[t], "pair", endpoint,
+                                sizeof endpoint),
+                      0);
+        CHECK_EQ_INT (zmq_connect (b, endpoint), 0);
+        for (i = 0; i < 40; i++) {
+            size_t size = (size_t) ((i * 7919) % 140000);
+            zmq_msg_t out, in, copy, moved;
+            void *buffer = malloc (size + 1);
+            fill (buffer, size, (unsigned) i);
+            CHECK_EQ_INT (
+              zmq_msg_init_data (&out, buffer, size, pair_free, NULL), 0);
+            CHECK_EQ_INT (zmq_msg_send (&out, a, 0), (int) size);
+            zmq_msg_init (&in);
+            CHECK_EQ_INT (zmq_msg_recv (&in, b, 0), (int) size);
+            zmq_msg_init (&copy);
+            zmq_msg_init (&moved);
+            CHECK_EQ_INT (zmq_msg_copy (&copy, &in), 0);
+            CHECK_EQ_INT (zmq_msg_close (&in), 0);
+            CHECK_EQ_INT (zmq_msg_move (&moved, &copy), 0);
+            CHECK_EQ_INT (zmq_msg_size (&copy), 0);
+            CHECK (holds (zmq_msg_data (&moved), size, (unsigned) i));
+            CHECK_EQ_INT (zmq_msg_send (&moved, b, 0), (int) size);
+            CHECK (receive_checked (a, size, (unsigned) i));
+            zmq_msg_close (&copy);
+        }
+        zmq_close (b);
+        zmq_close (a);
+        /* over tcp/ipc the receive side copied the bytes, so the sender's
+         * buffers are released on libzmq's I/O thread: wait for them */
+        for (i = 0; i < 5000 && pair_frees < 40; i++)
+            usleep (1000);
+        CHECK_EQ_INT (pair_frees, 40);
+    }
+}
+
 static void req_rep_round_trips (void)
 {
     size_t t;
@@ -320,6 +375,7 @@ int main (void)
     RUN (pub_sub_fan_out_shares_one_message);
     RUN (dealer_router_multipart_keeps_parts_and_routing);
     RUN (req_rep_round_trips);
+    RUN (pair_echoes_copies_and_moves);
     RUN (concurrent_senders_deliver_every_message_intact);
     rc = zmq_ctx_term (context);
     if (rc != 0)
