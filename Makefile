@@ -12,6 +12,10 @@ CBINDGEN_VERSION := 0.29.4
 RELEASE := target/release
 LIB_SO  := $(RELEASE)/libzmqpool.so
 LIB_A   := $(RELEASE)/libzmqpool.a
+# The opt-in variant that also replaces malloc (cargo feature malloc-override),
+# built in its own target directory so the feature never reaches the plain library.
+LIB_MALLOC := $(RELEASE)/libzmqpool-malloc.so
+MALLOC_TARGET := target/malloc
 BUILD   := build
 HEADER  := include/zmqpool.h
 
@@ -36,6 +40,8 @@ help:
 
 lib:
 	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --features malloc-override --target-dir $(MALLOC_TARGET)
+	cp $(MALLOC_TARGET)/release/libzmqpool.so $(LIB_MALLOC)
 
 $(LIB_SO) $(LIB_A): lib
 
@@ -51,12 +57,13 @@ check-header:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --lib --features malloc-override --target-dir $(MALLOC_TARGET) -- -D warnings
 
 test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -85,6 +92,9 @@ $(BUILD)/test_soak_ref: c_tests/test_soak.c c_tests/harness.h | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
 $(BUILD)/test_soak_linked: c_tests/test_soak.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_soak.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread -ldl
+
+$(BUILD)/test_malloc: c_tests/test_malloc.c c_tests/harness.h | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -ldl -lpthread
 
 $(BUILD)/test_layout: c_tests/test_layout.c c_tests/harness.h c_tests/msg_size_asserts.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_layout.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
@@ -130,6 +140,12 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_soak_ref
 	$(BUILD)/test_soak_linked
 	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_soak_ref
+	@echo "--- libzmqpool-malloc.so: malloc and messages from one preload"
+	$(BUILD)/test_malloc
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_malloc
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_msg_ref
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_sockets_ref
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_soak_ref
 	@echo "--- preloaded into programs with no libzmq: nothing changes"
 	test "$$(LD_PRELOAD=$(abspath $(LIB_SO)) sh -c 'echo hello | tr a-z A-Z')" = HELLO
 	ZMQPOOL_VERBOSE=1 LD_PRELOAD=$(abspath $(LIB_SO)) /bin/true 2>&1 | grep -q "no libzmq loaded yet"
@@ -149,6 +165,11 @@ test-c: $(C_TESTS)
 	  if [ -n "$$bad" ]; then echo "unexpected exports:"; echo "$$bad"; exit 1; fi; \
 	  if nm -D --defined-only $(LIB_SO) | grep -q -E ' (zmq_msg_send|zmq_msg_recv)$$'; then echo "socket functions exported"; exit 1; fi; \
 	  echo "exports ok: $$(nm -D --defined-only $(LIB_SO) | wc -l) symbols"
+	@bad=$$(nm -D --defined-only $(LIB_MALLOC) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' \
+	  | grep -v -x -E 'malloc|calloc|realloc|reallocarray|free|cfree|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size' || true); \
+	  if [ -n "$$bad" ]; then echo "unexpected exports in libzmqpool-malloc.so:"; echo "$$bad"; exit 1; fi; \
+	  nm -D --defined-only $(LIB_MALLOC) | grep -q ' malloc$$' || { echo "libzmqpool-malloc.so does not export malloc"; exit 1; }; \
+	  echo "libzmqpool-malloc.so exports ok"
 	@echo "--- no static TLS: the library may be dlopen'ed late, by a process with threads"
 	@if readelf -d $(LIB_SO) | grep -q STATIC_TLS; then echo "libzmqpool.so needs static TLS"; exit 1; fi; echo "tls ok"
 
@@ -184,6 +205,7 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libzmqpool.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libzmqpool.a
+	install -m 755 $(LIB_MALLOC) $(DESTDIR)$(LIBDIR)/libzmqpool-malloc.so
 	install -m 644 $(HEADER) $(DESTDIR)$(INCLUDEDIR)/zmqpool.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
 	    -e "s|@VERSION@|$$(sed -n 's/^version = \"\(.*\)\"/\1/p' Cargo.toml | head -1)|g" \

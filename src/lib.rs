@@ -12,6 +12,10 @@
 
 mod config;
 pub mod ffi;
+/// cbindgen:ignore
+/// (only in libzmqpool-malloc.so; the functions are declared by <stdlib.h>)
+#[cfg(feature = "malloc-override")]
+mod malloc_override;
 pub mod msg;
 pub mod pool;
 
