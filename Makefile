@@ -26,7 +26,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: bench setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: bench bench-e2e setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -224,6 +224,14 @@ $(BUILD)/msg_bench: benches/msg_bench.c benches/pmr_baseline.cpp $(HEADER) lib |
 
 setup-bench:
 	bash scripts/setup.sh --bench
+
+$(BUILD)/latency: demo/latency.c | $(BUILD)
+	$(CC) $(CFLAGS) $(CWARN) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread
+
+# End to end through libzmq: 3 transports x 7 sizes x 5 configurations,
+# throughput and latency (about 10 minutes; RUNS=3 halves it).
+bench-e2e: all $(BUILD)/throughput $(BUILD)/latency
+	benches/run_e2e.sh
 
 # The C benchmark: ratios against baselines measured in the same run.
 bench: all $(BUILD)/msg_bench

@@ -8,7 +8,7 @@ CBINDGEN_VERSION=0.29.4
 packages=(libzmq3-dev pkg-config gcc g++ make valgrind patchelf)
 # `--bench`: also the allocators the benchmarks compare against.
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(libmimalloc2.0 libjemalloc2)
+  packages+=(libmimalloc2.0 libjemalloc2 python3)
 fi
 
 missing=()
