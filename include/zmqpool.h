@@ -334,6 +334,98 @@ void zmqpool_set_max_cached_bytes(size_t bytes);
  */
 void zmqpool_set_max_thread_cached_bytes(size_t bytes);
 
+/**
+ * A new encoder whose batch buffer (from the pool) holds `batch_size`
+ * bytes (0: 8192). NULL with ENOMEM when memory is exhausted.
+ */
+struct zmqpool_encoder_t *zmqpool_encoder_new(size_t batch_size);
+
+/**
+ * Destroys an encoder, closing any message it still holds. NULL is ignored.
+ *
+ * # Safety
+ * `encoder` is NULL or from `zmqpool_encoder_new`, destroyed once.
+ */
+void zmqpool_encoder_destroy(struct zmqpool_encoder_t *encoder);
+
+/**
+ * Takes `msg`'s content for encoding, leaving `msg` empty and initialised
+ * (as `zmq_msg_send` does). Returns 0; -1 with EAGAIN while the previous
+ * message is not fully encoded, EFAULT for a NULL encoder or an invalid
+ * message.
+ *
+ * # Safety
+ * `encoder` is NULL or live; `msg` is NULL or a message initialised by
+ * zmqpool or libzmq.
+ */
+int zmqpool_encoder_load_msg(struct zmqpool_encoder_t *encoder, zmq_msg_t *msg);
+
+/**
+ * Encodes the loaded message. With `*data` NULL the encoder supplies the
+ * bytes - its batch buffer, or a pointer straight into a large body (zero
+ * copy) - and sets `*data`; they stay valid until the next call on this
+ * encoder. Otherwise it writes up to `size` bytes at `*data`. Returns the
+ * bytes made available; 0 when nothing is loaded (or on a NULL argument,
+ * with EFAULT).
+ *
+ * # Safety
+ * `encoder` is NULL or live; `data` is NULL or writable, and a non-NULL
+ * `*data` is writable for `size` bytes.
+ */
+size_t zmqpool_encoder_encode(struct zmqpool_encoder_t *encoder, uint8_t **data, size_t size);
+
+/**
+ * A new decoder reading `buf_size` bytes at a time (0: 8192; at least 64)
+ * and refusing messages larger than `max_msg_size` bytes (-1: no limit).
+ * NULL with ENOMEM or EINVAL.
+ */
+struct zmqpool_decoder_t *zmqpool_decoder_new(size_t buf_size, int64_t max_msg_size);
+
+/**
+ * Destroys a decoder. Messages it produced stay valid: their buffer is
+ * released when the last of them is closed. NULL is ignored.
+ *
+ * # Safety
+ * `decoder` is NULL or from `zmqpool_decoder_new`, destroyed once.
+ */
+void zmqpool_decoder_destroy(struct zmqpool_decoder_t *decoder);
+
+/**
+ * Where the caller should read the next bytes (`*data`, up to `*size`).
+ * Sets NULL and 0 (errno ENOMEM, or EFAULT for NULL arguments) on failure.
+ *
+ * # Safety
+ * `decoder` is NULL or live; `data` and `size` are NULL or writable.
+ */
+void zmqpool_decoder_get_buffer(struct zmqpool_decoder_t *decoder, uint8_t **data, size_t *size);
+
+/**
+ * Decodes `size` bytes at `data`. Returns 1 when a message is ready
+ * (`*processed` bytes were consumed: take it, then call again with the
+ * rest), 0 when everything was consumed and more is needed, -1 on error:
+ * EPROTO (malformed frame), EMSGSIZE (over max_msg_size), ENOMEM, EAGAIN
+ * (the ready message was not taken), EFAULT/EINVAL (bad arguments).
+ * After EPROTO or EMSGSIZE the decoder stays failed.
+ *
+ * # Safety
+ * `decoder` is NULL or live; `data` is NULL or readable for `size` bytes;
+ * `processed` is NULL or writable.
+ */
+int zmqpool_decoder_decode(struct zmqpool_decoder_t *decoder,
+                           const uint8_t *data,
+                           size_t size,
+                           size_t *processed);
+
+/**
+ * Moves the ready message into `msg` (closing what `msg` held, as
+ * `zmq_msg_move`). Returns 0; -1 with EAGAIN when no message is ready,
+ * EFAULT for NULL arguments or an invalid `msg`.
+ *
+ * # Safety
+ * `decoder` is NULL or live; `msg` is NULL or an initialised message.
+ */
+int zmqpool_decoder_take_msg(struct zmqpool_decoder_t *decoder, zmq_msg_t *msg);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

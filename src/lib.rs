@@ -18,6 +18,7 @@ pub mod ffi;
 mod malloc_override;
 pub mod msg;
 pub mod pool;
+pub mod zmtp;
 
 pub use msg::Message;
 pub use pool::PoolBuffer;

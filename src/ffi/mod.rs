@@ -9,6 +9,9 @@ use core::ffi::{c_char, c_int, c_void, CStr};
 
 use crate::msg::{self, layout::Msg, Errno};
 
+mod zmtp;
+pub use zmtp::*;
+
 /// In pass-through mode (a libzmq with another message layout, see
 /// `msg::libzmq`), calls libzmq's own function and returns its result.
 macro_rules! pass {

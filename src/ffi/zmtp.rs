@@ -1,0 +1,205 @@
+//! The C API of the ZMTP encoder and decoder (`crate::zmtp`), with libzmq's
+//! `i_encoder` / `i_decoder` semantics and libzmq's error convention.
+
+use core::ffi::c_int;
+
+use super::{fail, message, zmq_msg_t};
+use crate::msg::{self, Errno};
+use crate::zmtp::{Decoder, Encoder};
+
+/// A ZMTP frame encoder (opaque).
+#[allow(non_camel_case_types)]
+pub struct zmqpool_encoder_t(Encoder);
+
+/// A ZMTP frame decoder (opaque).
+#[allow(non_camel_case_types)]
+pub struct zmqpool_decoder_t(Decoder);
+
+/// A new encoder whose batch buffer (from the pool) holds `batch_size`
+/// bytes (0: 8192). NULL with ENOMEM when memory is exhausted.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_encoder_new(batch_size: usize) -> *mut zmqpool_encoder_t {
+    match Encoder::new(batch_size) {
+        Ok(encoder) => Box::into_raw(Box::new(zmqpool_encoder_t(encoder))),
+        Err(Errno(errno)) => fail(errno, core::ptr::null_mut()),
+    }
+}
+
+/// Destroys an encoder, closing any message it still holds. NULL is ignored.
+///
+/// # Safety
+/// `encoder` is NULL or from `zmqpool_encoder_new`, destroyed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_encoder_destroy(encoder: *mut zmqpool_encoder_t) {
+    if !encoder.is_null() {
+        // SAFETY: by the contract, a live encoder from Box::into_raw.
+        drop(unsafe { Box::from_raw(encoder) });
+    }
+}
+
+/// Takes `msg`'s content for encoding, leaving `msg` empty and initialised
+/// (as `zmq_msg_send` does). Returns 0; -1 with EAGAIN while the previous
+/// message is not fully encoded, EFAULT for a NULL encoder or an invalid
+/// message.
+///
+/// # Safety
+/// `encoder` is NULL or live; `msg` is NULL or a message initialised by
+/// zmqpool or libzmq.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_encoder_load_msg(
+    encoder: *mut zmqpool_encoder_t,
+    msg: *mut zmq_msg_t,
+) -> c_int {
+    // SAFETY: by the contract, NULL or live and not aliased.
+    let Some(encoder) = (unsafe { encoder.as_mut() }) else {
+        return fail(libc::EFAULT, -1);
+    };
+    // SAFETY: forwarded from the caller.
+    let result = unsafe { message(msg) }.and_then(|m| unsafe { encoder.0.load_msg(m) });
+    super::status(result)
+}
+
+/// Encodes the loaded message. With `*data` NULL the encoder supplies the
+/// bytes - its batch buffer, or a pointer straight into a large body (zero
+/// copy) - and sets `*data`; they stay valid until the next call on this
+/// encoder. Otherwise it writes up to `size` bytes at `*data`. Returns the
+/// bytes made available; 0 when nothing is loaded (or on a NULL argument,
+/// with EFAULT).
+///
+/// # Safety
+/// `encoder` is NULL or live; `data` is NULL or writable, and a non-NULL
+/// `*data` is writable for `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_encoder_encode(
+    encoder: *mut zmqpool_encoder_t,
+    data: *mut *mut u8,
+    size: usize,
+) -> usize {
+    // SAFETY: by the contract, NULL or live and not aliased.
+    let (Some(encoder), Some(data)) = (unsafe { encoder.as_mut() }, unsafe { data.as_mut() })
+    else {
+        return fail(libc::EFAULT, 0);
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { encoder.0.encode_raw(data, size) }
+}
+
+/// A new decoder reading `buf_size` bytes at a time (0: 8192; at least 64)
+/// and refusing messages larger than `max_msg_size` bytes (-1: no limit).
+/// NULL with ENOMEM or EINVAL.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_decoder_new(
+    buf_size: usize,
+    max_msg_size: i64,
+) -> *mut zmqpool_decoder_t {
+    match Decoder::new(buf_size, max_msg_size) {
+        Ok(decoder) => Box::into_raw(Box::new(zmqpool_decoder_t(decoder))),
+        Err(Errno(errno)) => fail(errno, core::ptr::null_mut()),
+    }
+}
+
+/// Destroys a decoder. Messages it produced stay valid: their buffer is
+/// released when the last of them is closed. NULL is ignored.
+///
+/// # Safety
+/// `decoder` is NULL or from `zmqpool_decoder_new`, destroyed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_decoder_destroy(decoder: *mut zmqpool_decoder_t) {
+    if !decoder.is_null() {
+        // SAFETY: by the contract, a live decoder from Box::into_raw.
+        drop(unsafe { Box::from_raw(decoder) });
+    }
+}
+
+/// Where the caller should read the next bytes (`*data`, up to `*size`).
+/// Sets NULL and 0 (errno ENOMEM, or EFAULT for NULL arguments) on failure.
+///
+/// # Safety
+/// `decoder` is NULL or live; `data` and `size` are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_decoder_get_buffer(
+    decoder: *mut zmqpool_decoder_t,
+    data: *mut *mut u8,
+    size: *mut usize,
+) {
+    // SAFETY: by the contract, each NULL or valid and not aliased.
+    let (decoder, data, size) = unsafe { (decoder.as_mut(), data.as_mut(), size.as_mut()) };
+    let (Some(decoder), Some(data), Some(size)) = (decoder, data, size) else {
+        msg::set_errno(libc::EFAULT);
+        return;
+    };
+    match decoder.0.get_buffer() {
+        Ok((at, len)) => (*data, *size) = (at, len),
+        Err(Errno(errno)) => {
+            (*data, *size) = (core::ptr::null_mut(), 0);
+            msg::set_errno(errno);
+        }
+    }
+}
+
+/// Decodes `size` bytes at `data`. Returns 1 when a message is ready
+/// (`*processed` bytes were consumed: take it, then call again with the
+/// rest), 0 when everything was consumed and more is needed, -1 on error:
+/// EPROTO (malformed frame), EMSGSIZE (over max_msg_size), ENOMEM, EAGAIN
+/// (the ready message was not taken), EFAULT/EINVAL (bad arguments).
+/// After EPROTO or EMSGSIZE the decoder stays failed.
+///
+/// # Safety
+/// `decoder` is NULL or live; `data` is NULL or readable for `size` bytes;
+/// `processed` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_decoder_decode(
+    decoder: *mut zmqpool_decoder_t,
+    data: *const u8,
+    size: usize,
+    processed: *mut usize,
+) -> c_int {
+    // SAFETY: by the contract, each NULL or valid and not aliased.
+    let (Some(decoder), Some(processed)) =
+        (unsafe { decoder.as_mut() }, unsafe { processed.as_mut() })
+    else {
+        return fail(libc::EFAULT, -1);
+    };
+    *processed = 0;
+    if data.is_null() && size != 0 {
+        return fail(libc::EINVAL, -1);
+    }
+    // SAFETY: forwarded from the caller.
+    match unsafe { decoder.0.decode(data, size) } {
+        Ok((used, ready)) => {
+            *processed = used;
+            c_int::from(ready)
+        }
+        Err(Errno(errno)) => fail(errno, -1),
+    }
+}
+
+/// Moves the ready message into `msg` (closing what `msg` held, as
+/// `zmq_msg_move`). Returns 0; -1 with EAGAIN when no message is ready,
+/// EFAULT for NULL arguments or an invalid `msg`.
+///
+/// # Safety
+/// `decoder` is NULL or live; `msg` is NULL or an initialised message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_decoder_take_msg(
+    decoder: *mut zmqpool_decoder_t,
+    msg: *mut zmq_msg_t,
+) -> c_int {
+    // SAFETY: by the contract, NULL or live and not aliased.
+    let Some(decoder) = (unsafe { decoder.as_mut() }) else {
+        return fail(libc::EFAULT, -1);
+    };
+    // SAFETY: forwarded from the caller.
+    let target = match unsafe { message(msg) } {
+        Ok(target) => target,
+        Err(Errno(errno)) => return fail(errno, -1),
+    };
+    if let Err(Errno(errno)) = msg::check(target) {
+        return fail(errno, -1);
+    }
+    let Some(mut ready) = decoder.0.take() else {
+        return fail(libc::EAGAIN, -1);
+    };
+    // SAFETY: `target` is a valid message, `ready` a live one we own.
+    super::status(unsafe { msg::move_to(target, &mut ready) })
+}

@@ -1,0 +1,499 @@
+//! The ZMTP frame decoder.
+//!
+//! The caller reads bytes into the buffer [`Decoder::get_buffer`] names
+//! and hands them to [`Decoder::decode`]. That buffer is a shared,
+//! reference-counted pool block (libzmq's `shared_message_memory_allocator`):
+//! a frame whose body lies wholly in it becomes a zero-copy zclmsg pointing
+//! into it, and the block is released when the decoder and the last such
+//! message are done with it, on whatever thread that happens.
+//!
+//! ```text
+//!   pool block: [ refs | pad ][ data: buf_size bytes ][ content slots ... ]
+//! ```
+//!
+//! Every zero-copy message needs a 40-byte content block; the block carries
+//! one slot for each frame that could fit in its data, so decoding takes
+//! no allocation at all. Reference counting costs one atomic decrement per
+//! message, when it is closed: the decoder charges the count for every slot
+//! up front and gives back the unused ones when it lets the block go.
+//!
+//! A frame too large for the buffer, or not wholly in it, is read into a
+//! message from the pool; once the rest of its body is at least a buffer
+//! long, `get_buffer` points straight into that body, so large bodies are
+//! read with no extra copy.
+
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
+use crate::msg::layout::{flags, Content, Kind, Msg, MAX_VSM_SIZE};
+use crate::msg::{self, Errno, Message, Result, EMPTY};
+use crate::pool;
+
+/// The front of a shared buffer block: the reference count, padded so
+/// the data that follows is 16-byte aligned.
+#[repr(C)]
+struct BufferHeader {
+    refs: AtomicUsize,
+    _pad: [usize; 3],
+}
+const HEADER_BYTES: usize = core::mem::size_of::<BufferHeader>();
+const _: () = assert!(HEADER_BYTES == 32);
+const CONTENT_BYTES: usize = core::mem::size_of::<Content>();
+/// The smallest frame that is decoded zero-copy: a 2-byte header and a
+/// body too large to be stored inline.
+const MIN_ZERO_COPY_FRAME: usize = 2 + MAX_VSM_SIZE + 1;
+/// Smallest buffer: larger than any inline body, so `get_buffer` only ever
+/// points into heap memory.
+const MIN_BUFFER: usize = 64;
+
+/// A shared buffer the decoder currently reads into.
+struct Shared {
+    header: *mut BufferHeader,
+    data: *mut u8,
+    capacity: usize,
+    slots: *mut Content,
+    slot_count: usize,
+    used: usize,
+}
+
+impl Shared {
+    fn new(capacity: usize) -> Option<Shared> {
+        let slot_count = capacity / MIN_ZERO_COPY_FRAME + 1;
+        let data_bytes = capacity.checked_next_multiple_of(8)?;
+        let total = HEADER_BYTES
+            .checked_add(data_bytes)?
+            .checked_add(slot_count.checked_mul(CONTENT_BYTES)?)?;
+        let block = pool::alloc(total);
+        if block.is_null() {
+            return None;
+        }
+        let header = block as *mut BufferHeader;
+        // SAFETY: a fresh pool block of `total` bytes, 16-aligned: room for
+        // the header, the data and the slots (8-aligned after the data).
+        unsafe {
+            header.write(BufferHeader {
+                refs: AtomicUsize::new(1 + slot_count),
+                _pad: [0; 3],
+            });
+            Some(Shared {
+                header,
+                data: block.add(HEADER_BYTES),
+                capacity,
+                slots: block.add(HEADER_BYTES + data_bytes) as *mut Content,
+                slot_count,
+                used: 0,
+            })
+        }
+    }
+
+    fn refs(&self) -> &AtomicUsize {
+        // SAFETY: the decoder holds a reference, so the header is live.
+        unsafe { &(*self.header).refs }
+    }
+
+    /// True when no message made from this buffer is alive: the count is
+    /// exactly the decoder's own reference plus the unused slots' charge.
+    fn idle(&self) -> bool {
+        // Acquire: pairs with the AcqRel decrement of every closed message,
+        // so their reads of the buffer happen before it is written again.
+        self.refs().load(Ordering::Acquire) == 1 + (self.slot_count - self.used)
+    }
+
+    /// Makes an idle buffer new again.
+    fn reset(&mut self) {
+        self.used = 0;
+        // Relaxed: nobody else holds a reference (checked by idle()).
+        self.refs().store(1 + self.slot_count, Ordering::Relaxed);
+    }
+
+    fn contains(&self, ptr: *const u8, len: usize) -> bool {
+        let start = self.data as usize;
+        let at = ptr as usize;
+        at >= start && at <= start + self.capacity && len <= start + self.capacity - at
+    }
+
+    /// A zero-copy message over `len` bytes at `ptr` (inside the buffer),
+    /// or None when every slot is taken.
+    fn message(&mut self, ptr: *const u8, len: usize) -> Option<Msg> {
+        if self.used == self.slot_count {
+            return None;
+        }
+        // SAFETY: `used < slot_count`: the slot lies inside the block and no
+        // live message uses it (slots are handed out once per reset).
+        let slot = unsafe { self.slots.add(self.used) };
+        self.used += 1;
+        // SAFETY: as above; the slot's charge passes to the message.
+        unsafe {
+            slot.write(Content {
+                data: ptr as *mut c_void,
+                size: len,
+                ffn: Some(release_shared),
+                hint: self.header as *mut c_void,
+                refcnt: core::sync::atomic::AtomicU32::new(0),
+            });
+        }
+        let mut m = EMPTY;
+        m.kind = Kind::Zclmsg as u8;
+        m.set_content(slot);
+        Some(m)
+    }
+
+    /// Drops the decoder's reference and the unused slots' charge.
+    fn release(self) {
+        let ours = 1 + (self.slot_count - self.used);
+        // AcqRel: as for a message's release, whoever drops the last
+        // reference frees the block after every other holder is done.
+        if self.refs().fetch_sub(ours, Ordering::AcqRel) == ours {
+            // SAFETY: the last reference: the block is ours to free.
+            unsafe { pool::dealloc(self.header as *mut u8) };
+        }
+    }
+}
+
+/// Content release function of zero-copy messages: the hint is the
+/// buffer's header.
+unsafe extern "C" fn release_shared(_data: *mut c_void, hint: *mut c_void) {
+    let header = hint as *mut BufferHeader;
+    // SAFETY: only Shared::message installs this function, with the live
+    // block's header as hint; the message's charge keeps it alive until now.
+    unsafe {
+        if (*header).refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+            pool::dealloc(header as *mut u8);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    Flags,
+    Size,
+    Body,
+}
+
+/// A ZMTP frame decoder (see the module documentation).
+pub struct Decoder {
+    buf_size: usize,
+    max_msg_size: i64,
+    shared: Option<Shared>,
+    state: State,
+    frame_flags: u8,
+    size_bytes: [u8; 8],
+    size_have: usize,
+    /// The message being filled (State::Body): a pool zclmsg.
+    in_progress: Msg,
+    body_size: usize,
+    body_filled: usize,
+    ready: Msg,
+    has_ready: bool,
+    /// Sticky errno after malformed input (0: none).
+    error: c_int,
+    /// The last region get_buffer named (for the safe `commit`).
+    last_buffer: (*mut u8, usize),
+}
+
+// SAFETY: the decoder owns its buffer reference and messages; nothing in it
+// is tied to a thread (shared buffers are released atomically).
+unsafe impl Send for Decoder {}
+
+impl Decoder {
+    /// A decoder reading `buf_size` bytes at a time (0: 8192; at least 64),
+    /// refusing messages above `max_msg_size` bytes (negative: no limit).
+    pub fn new(buf_size: usize, max_msg_size: i64) -> Result<Decoder> {
+        let buf_size = match buf_size {
+            0 => super::DEFAULT_BATCH,
+            n => n.max(MIN_BUFFER),
+        };
+        if buf_size > isize::MAX as usize / 2 {
+            return Err(Errno(libc::EINVAL));
+        }
+        Ok(Decoder {
+            buf_size,
+            max_msg_size,
+            shared: None,
+            state: State::Flags,
+            frame_flags: 0,
+            size_bytes: [0; 8],
+            size_have: 0,
+            in_progress: EMPTY,
+            body_size: 0,
+            body_filled: 0,
+            ready: EMPTY,
+            has_ready: false,
+            error: 0,
+            last_buffer: (core::ptr::null_mut(), 0),
+        })
+    }
+
+    fn body_ptr(&mut self) -> *mut u8 {
+        // SAFETY: in State::Body, in_progress is a live message.
+        unsafe { msg::data(&mut self.in_progress) as *mut u8 }
+    }
+
+    /// Where the caller should read the next bytes, and how many.
+    pub fn get_buffer(&mut self) -> Result<(*mut u8, usize)> {
+        if self.state == State::Body && self.body_size - self.body_filled >= self.buf_size {
+            // Straight into the body of a large message: no copy later.
+            let at = self.body_ptr().wrapping_add(self.body_filled);
+            let region = (at, self.body_size - self.body_filled);
+            self.last_buffer = region;
+            return Ok(region);
+        }
+        let reuse = self.shared.as_ref().is_some_and(Shared::idle);
+        if reuse {
+            if let Some(shared) = self.shared.as_mut() {
+                shared.reset();
+            }
+        } else {
+            if let Some(old) = self.shared.take() {
+                old.release();
+            }
+            self.shared = Some(Shared::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?);
+        }
+        let shared = self.shared.as_ref().ok_or(Errno(libc::ENOMEM))?;
+        self.last_buffer = (shared.data, shared.capacity);
+        Ok(self.last_buffer)
+    }
+
+    fn fail(&mut self, errno: c_int) -> Errno {
+        if self.state == State::Body {
+            // SAFETY: the in-progress message is live in State::Body.
+            let _ = unsafe { msg::close(&mut self.in_progress) };
+        }
+        self.state = State::Flags;
+        self.error = errno;
+        Errno(errno)
+    }
+
+    fn make_ready(&mut self, mut m: Msg) {
+        let mut msg_flags = 0;
+        if self.frame_flags & FLAG_MORE != 0 {
+            msg_flags |= flags::MORE;
+        }
+        if self.frame_flags & FLAG_COMMAND != 0 {
+            msg_flags |= flags::COMMAND;
+        }
+        m.flags |= msg_flags;
+        self.ready = m;
+        self.has_ready = true;
+        self.state = State::Flags;
+    }
+
+    /// Decodes `size` bytes at `data`. Returns how many were consumed and
+    /// whether a message is ready (then call again with the rest, after
+    /// [`Decoder::take`]).
+    ///
+    /// # Safety
+    /// `data` is readable for `size` bytes and, if it lies in the buffer
+    /// `get_buffer` named, those bytes were written there by the caller.
+    pub unsafe fn decode(&mut self, data: *const u8, size: usize) -> Result<(usize, bool)> {
+        if self.error != 0 {
+            return Err(Errno(self.error));
+        }
+        if self.has_ready {
+            // The previous message has not been taken yet.
+            return Err(Errno(libc::EAGAIN));
+        }
+        let mut pos = 0;
+        if self.state == State::Body
+            && size > 0
+            && core::ptr::eq(data, self.body_ptr().wrapping_add(self.body_filled))
+        {
+            // The caller read straight into the body (get_buffer).
+            let n = size.min(self.body_size - self.body_filled);
+            self.body_filled += n;
+            pos = n;
+            if self.body_filled == self.body_size {
+                let done = core::mem::replace(&mut self.in_progress, EMPTY);
+                self.make_ready(done);
+                return Ok((pos, true));
+            }
+        }
+        while pos < size {
+            match self.state {
+                State::Flags => {
+                    // SAFETY: pos < size: in bounds by the contract.
+                    let byte = unsafe { *data.add(pos) };
+                    pos += 1;
+                    if byte & FLAGS_RESERVED != 0 {
+                        return Err(self.fail(libc::EPROTO));
+                    }
+                    self.frame_flags = byte;
+                    self.size_have = 0;
+                    self.state = State::Size;
+                }
+                State::Size => {
+                    let need = if self.frame_flags & FLAG_LONG != 0 {
+                        8
+                    } else {
+                        1
+                    };
+                    let n = (need - self.size_have).min(size - pos);
+                    // SAFETY: n bytes from pos are in bounds; the target
+                    // range lies inside size_bytes (size_have + n <= 8).
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            data.add(pos),
+                            self.size_bytes.as_mut_ptr().add(self.size_have),
+                            n,
+                        )
+                    };
+                    self.size_have += n;
+                    pos += n;
+                    if self.size_have < need {
+                        continue;
+                    }
+                    let body_size = if need == 8 {
+                        u64::from_be_bytes(self.size_bytes)
+                    } else {
+                        u64::from(self.size_bytes[0])
+                    };
+                    if body_size > isize::MAX as u64
+                        || (self.max_msg_size >= 0 && body_size > self.max_msg_size as u64)
+                    {
+                        return Err(self.fail(libc::EMSGSIZE));
+                    }
+                    let body_size = body_size as usize;
+                    // SAFETY: pos <= size.
+                    let at = unsafe { data.add(pos) };
+                    let available = size - pos;
+                    if body_size == 0 {
+                        self.make_ready(EMPTY);
+                    } else if let Some(m) = self.zero_copy(at, body_size, available) {
+                        pos += body_size;
+                        self.make_ready(m);
+                    } else {
+                        let mut m = EMPTY;
+                        if msg::init_size(&mut m, body_size).is_err() {
+                            return Err(self.fail(libc::ENOMEM));
+                        }
+                        self.in_progress = m;
+                        self.body_size = body_size;
+                        self.body_filled = 0;
+                        self.state = State::Body;
+                    }
+                }
+                State::Body => {
+                    let n = (self.body_size - self.body_filled).min(size - pos);
+                    let target = self.body_ptr();
+                    // SAFETY: n bytes from pos are in bounds of the input;
+                    // the body has body_size - body_filled >= n bytes left,
+                    // and a fresh pool body cannot overlap the input.
+                    unsafe {
+                        core::ptr::copy_nonoverlapping(
+                            data.add(pos),
+                            target.add(self.body_filled),
+                            n,
+                        )
+                    };
+                    self.body_filled += n;
+                    pos += n;
+                    if self.body_filled == self.body_size {
+                        let done = core::mem::replace(&mut self.in_progress, EMPTY);
+                        self.make_ready(done);
+                    }
+                }
+            }
+            if self.has_ready {
+                return Ok((pos, true));
+            }
+        }
+        Ok((pos, false))
+    }
+
+    /// A zero-copy message for a body of `len` bytes at `at`, if it lies
+    /// wholly inside the current shared buffer, is too large to be inline,
+    /// and a slot is free.
+    fn zero_copy(&mut self, at: *const u8, len: usize, available: usize) -> Option<Msg> {
+        if len <= MAX_VSM_SIZE || available < len {
+            return None;
+        }
+        let shared = self.shared.as_mut()?;
+        if !shared.contains(at, len) {
+            return None;
+        }
+        shared.message(at, len)
+    }
+
+    /// The ready message, if any.
+    pub fn take(&mut self) -> Option<Msg> {
+        if !self.has_ready {
+            return None;
+        }
+        self.has_ready = false;
+        Some(core::mem::replace(&mut self.ready, EMPTY))
+    }
+
+    // ---- the safe Rust API ------------------------------------------------
+
+    /// The buffer to read the next bytes into; then call
+    /// [`Decoder::commit`] with how many were written.
+    pub fn buffer(&mut self) -> Result<&mut [u8]> {
+        let (data, len) = self.get_buffer()?;
+        // SAFETY: get_buffer names `len` writable bytes owned by the decoder
+        // (its shared buffer, or the unfilled rest of a pool body), valid
+        // while it is not called again; the borrow of self covers that.
+        Ok(unsafe { core::slice::from_raw_parts_mut(data, len) })
+    }
+
+    /// Decodes the first `filled` bytes of the last [`Decoder::buffer`],
+    /// appending every complete message to `out`.
+    pub fn commit(&mut self, filled: usize, out: &mut Vec<Message>) -> Result<()> {
+        let (data, len) = self.last_buffer;
+        if data.is_null() || filled > len {
+            return Err(Errno(libc::EINVAL));
+        }
+        self.last_buffer = (core::ptr::null_mut(), 0);
+        // SAFETY: the region came from get_buffer and stays valid: the
+        // decoder (its owner) has not been asked for another buffer.
+        unsafe { self.decode_all(data, filled, out) }
+    }
+
+    /// Decodes bytes held elsewhere (copied into messages), appending every
+    /// complete message to `out`.
+    pub fn decode_slice(&mut self, data: &[u8], out: &mut Vec<Message>) -> Result<()> {
+        // SAFETY: a slice is readable for its length.
+        unsafe { self.decode_all(data.as_ptr(), data.len(), out) }
+    }
+
+    /// # Safety
+    /// As for [`Decoder::decode`].
+    unsafe fn decode_all(
+        &mut self,
+        data: *const u8,
+        size: usize,
+        out: &mut Vec<Message>,
+    ) -> Result<()> {
+        let mut pos = 0;
+        loop {
+            // SAFETY: pos <= size, so the rest is in bounds.
+            let (used, ready) = unsafe { self.decode(data.add(pos), size - pos)? };
+            pos += used;
+            if ready {
+                if let Some(m) = self.take() {
+                    // SAFETY: a live message this decoder made, handed over.
+                    out.push(unsafe { Message::from_raw(m) });
+                }
+            }
+            if pos == size {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        if self.state == State::Body {
+            // SAFETY: the in-progress message is live in State::Body.
+            let _ = unsafe { msg::close(&mut self.in_progress) };
+        }
+        if self.has_ready {
+            // SAFETY: a ready message not taken is still ours.
+            let _ = unsafe { msg::close(&mut self.ready) };
+        }
+        if let Some(shared) = self.shared.take() {
+            shared.release();
+        }
+    }
+}

@@ -1,0 +1,298 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::msg::layout::{flags, Kind};
+use crate::msg::{Errno, Message};
+
+fn message(body: &[u8], more: bool, command: bool) -> Message {
+    let mut m = Message::from_slice(body).unwrap();
+    // SAFETY: a live message; only the flags byte changes.
+    unsafe {
+        let raw = &mut *m.as_raw_mut();
+        if more {
+            raw.flags |= flags::MORE;
+        }
+        if command {
+            raw.flags |= flags::COMMAND;
+        }
+    }
+    m
+}
+
+fn flags_of(m: &mut Message) -> u8 {
+    // SAFETY: reading the flags byte of a live message.
+    unsafe { (*m.as_raw_mut()).flags & (flags::MORE | flags::COMMAND) }
+}
+
+fn encode(messages: Vec<(Vec<u8>, bool, bool)>, batch: usize) -> Vec<u8> {
+    let mut encoder = Encoder::new(batch).unwrap();
+    let mut out = Vec::new();
+    let mut loaded: Vec<Message> = messages
+        .iter()
+        .map(|(body, more, command)| message(body, *more, *command))
+        .collect();
+    encoder.encode_all(&mut loaded, &mut out).unwrap();
+    assert!(
+        loaded.iter().all(|m| m.is_empty()),
+        "load leaves messages empty"
+    );
+    out
+}
+
+#[test]
+fn frame_headers_are_libzmqs_bytes() {
+    assert_eq!(encode(vec![(vec![], false, false)], 0), [0, 0]);
+    assert_eq!(encode(vec![(vec![7], true, false)], 0), [1, 1, 7]);
+    let body = vec![9u8; 255];
+    let wire = encode(vec![(body.clone(), false, true)], 0);
+    assert_eq!(&wire[..2], &[4, 255]);
+    assert_eq!(&wire[2..], &body[..]);
+    let body = vec![3u8; 256];
+    let wire = encode(vec![(body.clone(), true, false)], 0);
+    assert_eq!(&wire[..9], &[3, 0, 0, 0, 0, 0, 0, 1, 0]);
+    assert_eq!(&wire[9..], &body[..]);
+}
+
+/// Feeds `wire` to a decoder in pieces of the given sizes (cycled),
+/// alternating between its own buffer and outside slices.
+fn decode(wire: &[u8], pieces: &[usize], buf_size: usize) -> Result<Vec<Message>, Errno> {
+    let mut decoder = Decoder::new(buf_size, -1)?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut turn = 0;
+    while at < wire.len() {
+        let want = pieces[turn % pieces.len()].max(1).min(wire.len() - at);
+        if turn % 2 == 0 {
+            let buffer = decoder.buffer()?;
+            let n = want.min(buffer.len());
+            buffer[..n].copy_from_slice(&wire[at..at + n]);
+            at += n;
+            decoder.commit(n, &mut out)?;
+        } else {
+            decoder.decode_slice(&wire[at..at + want], &mut out)?;
+            at += want;
+        }
+        turn += 1;
+    }
+    Ok(out)
+}
+
+fn frames() -> impl Strategy<Value = Vec<(Vec<u8>, bool, bool)>> {
+    let body = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..40),
+        proptest::collection::vec(any::<u8>(), 200..300),
+        proptest::collection::vec(any::<u8>(), 8000..9000),
+        proptest::collection::vec(any::<u8>(), 30000..70000),
+    ];
+    proptest::collection::vec((body, any::<bool>(), any::<bool>()), 0..12)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Encode then decode, at any batch size and any split of the stream:
+    /// the same bodies and flags, in order.
+    #[test]
+    fn any_messages_at_any_split_round_trip(
+        messages in frames(),
+        batch in prop_oneof![Just(0usize), 1usize..100, 4000usize..9000],
+        buf_size in prop_oneof![Just(0usize), 64usize..300, 8192usize..20000],
+        pieces in proptest::collection::vec(1usize..20000, 1..6),
+    ) {
+        let wire = encode(messages.clone(), batch);
+        let mut decoded = decode(&wire, &pieces, buf_size).unwrap();
+        prop_assert_eq!(decoded.len(), messages.len());
+        for (m, (body, more, command)) in decoded.iter_mut().zip(&messages) {
+            prop_assert_eq!(m.as_slice(), &body[..]);
+            let mut expected = 0;
+            if *more { expected |= flags::MORE; }
+            if *command { expected |= flags::COMMAND; }
+            prop_assert_eq!(flags_of(m), expected);
+        }
+    }
+
+    /// Arbitrary bytes never crash, leak or read out of bounds: they decode
+    /// or fail with EPROTO/EMSGSIZE (the fuzz target's body).
+    #[test]
+    fn arbitrary_bytes_decode_or_fail_cleanly(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
+        fuzz_decode(&data);
+    }
+}
+
+#[test]
+fn frames_in_the_buffer_are_zero_copy_and_outlive_the_decoder() {
+    let bodies: Vec<Vec<u8>> = (0..20).map(|i| vec![i as u8; 34 + i * 10]).collect();
+    let wire = encode(
+        bodies.iter().map(|b| (b.clone(), false, false)).collect(),
+        0,
+    );
+    let mut decoder = Decoder::new(0, -1).unwrap();
+    let buffer = decoder.buffer().unwrap();
+    let region = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+    buffer[..wire.len()].copy_from_slice(&wire);
+    let mut out = Vec::new();
+    decoder.commit(wire.len(), &mut out).unwrap();
+    assert_eq!(out.len(), bodies.len());
+    for (m, body) in out.iter_mut().zip(&bodies) {
+        assert!(
+            region.contains(&(m.as_slice().as_ptr() as usize)),
+            "zero copy"
+        );
+        // SAFETY: reading the type byte of a live message.
+        let kind = unsafe { (*m.as_raw_mut()).kind };
+        assert_eq!(kind, Kind::Zclmsg as u8);
+        assert_eq!(m.as_slice(), &body[..]);
+    }
+    // A copy shares the body; both stay valid after the decoder is gone,
+    // and the last references are closed on other threads.
+    let copies: Vec<Message> = out.iter().map(Message::clone).collect();
+    drop(decoder);
+    let handles: Vec<_> = out
+        .into_iter()
+        .zip(bodies.clone())
+        .map(|(m, body)| std::thread::spawn(move || assert_eq!(m.as_slice(), &body[..])))
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    for (m, body) in copies.iter().zip(&bodies) {
+        assert_eq!(m.as_slice(), &body[..]);
+    }
+    std::thread::spawn(move || drop(copies)).join().unwrap();
+}
+
+#[test]
+fn the_buffer_is_reused_once_its_messages_are_closed() {
+    let wire = encode(vec![(vec![5u8; 100], false, false)], 0);
+    let mut decoder = Decoder::new(0, -1).unwrap();
+    let first = decoder.buffer().unwrap().as_ptr();
+    let mut out = Vec::new();
+    decoder.buffer().unwrap()[..wire.len()].copy_from_slice(&wire);
+    decoder.commit(wire.len(), &mut out).unwrap();
+    // A message still refers to the buffer: the next one is new.
+    let second = decoder.buffer().unwrap().as_ptr();
+    assert_ne!(first, second);
+    out.clear();
+    // Nothing refers to `second` now: it is handed out again.
+    assert_eq!(decoder.buffer().unwrap().as_ptr(), second);
+}
+
+#[test]
+fn large_bodies_are_read_straight_into_the_message() {
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let wire = encode(vec![(body.clone(), false, false)], 0);
+    let mut decoder = Decoder::new(1024, -1).unwrap();
+    let mut out = Vec::new();
+    // Header and the start of the body through the buffer...
+    decoder.buffer().unwrap()[..1024].copy_from_slice(&wire[..1024]);
+    decoder.commit(1024, &mut out).unwrap();
+    // ...then the buffer is the body itself, sized to what is left.
+    let direct = decoder.buffer().unwrap();
+    assert_eq!(direct.len(), wire.len() - 1024);
+    direct.copy_from_slice(&wire[1024..]);
+    let len = direct.len();
+    decoder.commit(len, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].as_slice(), &body[..]);
+}
+
+#[test]
+fn malformed_frames_fail_with_eproto_and_stay_failed() {
+    for flags_byte in [8u8, 0x10, 0x80, 0xFF] {
+        let mut decoder = Decoder::new(0, -1).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(
+            decoder.decode_slice(&[flags_byte, 0], &mut out),
+            Err(Errno(libc::EPROTO))
+        );
+        assert_eq!(
+            decoder.decode_slice(&[0, 0], &mut out),
+            Err(Errno(libc::EPROTO))
+        );
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn oversized_frames_fail_with_emsgsize() {
+    let mut decoder = Decoder::new(0, 100).unwrap();
+    let mut out = Vec::new();
+    decoder
+        .decode_slice(&encode(vec![(vec![1; 100], false, false)], 0), &mut out)
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    let wire = encode(vec![(vec![1; 101], false, false)], 0);
+    assert_eq!(
+        decoder.decode_slice(&wire, &mut out),
+        Err(Errno(libc::EMSGSIZE))
+    );
+    // A size no machine can hold, without a limit.
+    let mut decoder = Decoder::new(0, -1).unwrap();
+    let huge = [2u8, 0xFF, 0, 0, 0, 0, 0, 0, 1];
+    assert_eq!(
+        decoder.decode_slice(&huge, &mut out),
+        Err(Errno(libc::EMSGSIZE))
+    );
+}
+
+#[test]
+fn a_ready_message_must_be_taken_before_more_is_decoded() {
+    let wire = encode(vec![(vec![1], false, false), (vec![2], false, false)], 0);
+    let mut decoder = Decoder::new(0, -1).unwrap();
+    // SAFETY: the slice is readable for its length.
+    let (used, ready) = unsafe { decoder.decode(wire.as_ptr(), wire.len()) }.unwrap();
+    assert!(ready);
+    assert_eq!(used, 3);
+    // SAFETY: as above.
+    let again = unsafe { decoder.decode(wire[used..].as_ptr(), wire.len() - used) };
+    assert_eq!(again, Err(Errno(libc::EAGAIN)));
+    let mut first = decoder.take().unwrap();
+    // SAFETY: a live message from the decoder.
+    unsafe { crate::msg::close(&mut first) }.unwrap();
+    // SAFETY: as above.
+    let (_, ready) = unsafe { decoder.decode(wire[used..].as_ptr(), wire.len() - used) }.unwrap();
+    assert!(ready);
+}
+
+#[test]
+fn large_bodies_are_encoded_zero_copy() {
+    let body = vec![42u8; 100_000];
+    let mut m = Message::from_slice(&body).unwrap();
+    let body_at = m.as_slice().as_ptr();
+    let mut encoder = Encoder::new(8192).unwrap();
+    encoder.load(&mut m).unwrap();
+    // Header and the first part through the batch...
+    let first = encoder.encode().len();
+    assert_eq!(first, 8192);
+    // ...the rest straight out of the body.
+    let rest = encoder.encode();
+    assert_eq!(rest.as_ptr(), body_at.wrapping_add(8192 - 9));
+    assert_eq!(rest.len(), 100_000 - (8192 - 9));
+    assert!(encoder.encode().is_empty());
+}
+
+#[test]
+fn loading_while_busy_is_eagain() {
+    let mut encoder = Encoder::new(16).unwrap();
+    let mut a = Message::from_slice(&[1; 100]).unwrap();
+    let mut b = Message::from_slice(&[2; 10]).unwrap();
+    encoder.load(&mut a).unwrap();
+    assert_eq!(encoder.encode().len(), 16);
+    assert_eq!(encoder.load(&mut b), Err(Errno(libc::EAGAIN)));
+    assert_eq!(b.as_slice(), &[2; 10]);
+    // Dropping the encoder mid-message closes it.
+}
+
+/// Replays the stored fuzz corpus (fuzz/corpus/decoder) through the fuzz
+/// target's body: what `make fuzz` found stays fixed.
+#[test]
+fn fuzz_corpus_replays_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/decoder");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        fuzz_decode(&data);
+        count += 1;
+    }
+    assert!(count > 0, "no corpus in {}", dir.display());
+}
