@@ -63,7 +63,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -92,6 +92,9 @@ $(BUILD)/test_soak_ref: c_tests/test_soak.c c_tests/harness.h | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
 $(BUILD)/test_soak_linked: c_tests/test_soak.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_soak.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread -ldl
+
+$(BUILD)/test_zmtp: c_tests/test_zmtp.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_zmtp.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS)
 
 $(BUILD)/test_malloc: c_tests/test_malloc.c c_tests/harness.h | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -ldl -lpthread
@@ -130,6 +133,7 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_pool
 	$(BUILD)/test_dlopen
 	$(BUILD)/test_passthrough
+	$(BUILD)/test_zmtp
 	$(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	$(BUILD)/test_msg_ref
 	$(BUILD)/test_msg_linked
@@ -158,6 +162,7 @@ test-c: $(C_TESTS)
 	$(VALGRIND_RUN) $(BUILD)/test_msg_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
 	$(VALGRIND_RUN) $(BUILD)/test_passthrough
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_zmtp
 	SOAK_SECONDS=1 ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_soak_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"

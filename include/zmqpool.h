@@ -48,6 +48,16 @@ typedef void(zmq_free_fn) (void *data_, void *hint_);
 
 
 /**
+ * A ZMTP frame decoder (opaque).
+ */
+typedef struct zmqpool_decoder_t zmqpool_decoder_t;
+
+/**
+ * A ZMTP frame encoder (opaque).
+ */
+typedef struct zmqpool_encoder_t zmqpool_encoder_t;
+
+/**
  * Process-wide pool statistics: what `zmqpool_stats` fills in (the C
  * name, since this very struct crosses the C ABI) and [`snapshot`] returns.
  */
@@ -372,7 +382,7 @@ int zmqpool_encoder_load_msg(struct zmqpool_encoder_t *encoder, zmq_msg_t *msg);
  * `encoder` is NULL or live; `data` is NULL or writable, and a non-NULL
  * `*data` is writable for `size` bytes.
  */
-size_t zmqpool_encoder_encode(struct zmqpool_encoder_t *encoder, uint8_t **data, size_t size);
+size_t zmqpool_encoder_encode(struct zmqpool_encoder_t *encoder, unsigned char **data, size_t size);
 
 /**
  * A new decoder reading `buf_size` bytes at a time (0: 8192; at least 64)
@@ -397,7 +407,9 @@ void zmqpool_decoder_destroy(struct zmqpool_decoder_t *decoder);
  * # Safety
  * `decoder` is NULL or live; `data` and `size` are NULL or writable.
  */
-void zmqpool_decoder_get_buffer(struct zmqpool_decoder_t *decoder, uint8_t **data, size_t *size);
+void zmqpool_decoder_get_buffer(struct zmqpool_decoder_t *decoder,
+                                unsigned char **data,
+                                size_t *size);
 
 /**
  * Decodes `size` bytes at `data`. Returns 1 when a message is ready
@@ -412,7 +424,7 @@ void zmqpool_decoder_get_buffer(struct zmqpool_decoder_t *decoder, uint8_t **dat
  * `processed` is NULL or writable.
  */
 int zmqpool_decoder_decode(struct zmqpool_decoder_t *decoder,
-                           const uint8_t *data,
+                           const unsigned char *data,
                            size_t size,
                            size_t *processed);
 

@@ -1,7 +1,7 @@
 //! The C API of the ZMTP encoder and decoder (`crate::zmtp`), with libzmq's
 //! `i_encoder` / `i_decoder` semantics and libzmq's error convention.
 
-use core::ffi::c_int;
+use core::ffi::{c_int, c_uchar};
 
 use super::{fail, message, zmq_msg_t};
 use crate::msg::{self, Errno};
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn zmqpool_encoder_load_msg(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_encoder_encode(
     encoder: *mut zmqpool_encoder_t,
-    data: *mut *mut u8,
+    data: *mut *mut c_uchar,
     size: usize,
 ) -> usize {
     // SAFETY: by the contract, NULL or live and not aliased.
@@ -119,7 +119,7 @@ pub unsafe extern "C" fn zmqpool_decoder_destroy(decoder: *mut zmqpool_decoder_t
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_decoder_get_buffer(
     decoder: *mut zmqpool_decoder_t,
-    data: *mut *mut u8,
+    data: *mut *mut c_uchar,
     size: *mut usize,
 ) {
     // SAFETY: by the contract, each NULL or valid and not aliased.
@@ -150,7 +150,7 @@ pub unsafe extern "C" fn zmqpool_decoder_get_buffer(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_decoder_decode(
     decoder: *mut zmqpool_decoder_t,
-    data: *const u8,
+    data: *const c_uchar,
     size: usize,
     processed: *mut usize,
 ) -> c_int {
