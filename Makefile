@@ -26,7 +26,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: bench bench-e2e setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: bench bench-e2e fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -237,6 +237,19 @@ $(BUILD)/latency: demo/latency.c | $(BUILD)
 # throughput and latency (about 10 minutes; RUNS=3 halves it).
 bench-e2e: all $(BUILD)/throughput $(BUILD)/latency
 	benches/run_e2e.sh
+
+# ---- fuzzing ------------------------------------------------------------------
+# The decoder under libFuzzer with AddressSanitizer/LeakSanitizer (needs a
+# nightly toolchain and cargo-fuzz: make setup-fuzz). New inputs join
+# fuzz/corpus/decoder, which `cargo test` replays on every run (CI too).
+FUZZ_SECONDS ?= 60
+setup-fuzz:
+	rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+	cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+fuzz:
+	cargo +nightly fuzz run decoder fuzz/corpus/decoder -- -max_total_time=$(FUZZ_SECONDS) -max_len=70000
+	cargo +nightly fuzz cmin decoder fuzz/corpus/decoder
 
 # The C benchmark: ratios against baselines measured in the same run.
 bench: all $(BUILD)/msg_bench
