@@ -26,7 +26,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: bench bench-e2e fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -237,6 +237,10 @@ $(BUILD)/latency: demo/latency.c | $(BUILD)
 # throughput and latency (about 10 minutes; RUNS=3 halves it).
 bench-e2e: all $(BUILD)/throughput $(BUILD)/latency
 	benches/run_e2e.sh
+
+# ZMTP encode/decode throughput against memcpy of the same bytes.
+bench-zmtp:
+	$(CARGO) bench --locked --bench zmtp
 
 # ---- fuzzing ------------------------------------------------------------------
 # The decoder under libFuzzer with AddressSanitizer/LeakSanitizer (needs a

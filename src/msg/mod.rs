@@ -236,8 +236,9 @@ unsafe fn release_reference(msg: &Msg, content: *mut Content) -> bool {
 /// outside 101..=107); its pointers are not otherwise in use.
 #[inline(always)]
 pub unsafe fn close(msg: &mut Msg) -> Result<()> {
-    // The hottest case, checked first and inline: an unshared zmqpool
-    // message body with no metadata and no long group.
+    // The hottest case, checked first and inline: an unshared zclmsg (a
+    // zmqpool body, an init_data block, a decoder frame) with no metadata
+    // and no long group.
     if msg.kind == Kind::Zclmsg as u8
         && msg.metadata.is_null()
         && msg.flags & flags::SHARED == 0
@@ -246,13 +247,19 @@ pub unsafe fn close(msg: &mut Msg) -> Result<()> {
         let content = msg.content();
         // SAFETY: a zclmsg always has a live content block, and this
         // message holds the only reference to it.
-        let ffn = unsafe { (*content).ffn };
-        if ffn.is_some_and(|ffn| core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn)) {
-            // SAFETY: our own block (content and body), released once.
-            unsafe { pool::dealloc(content as *mut u8) };
-            msg.kind = 0;
-            return Ok(());
+        let (ffn, data, hint) = unsafe { ((*content).ffn, (*content).data, (*content).hint) };
+        match ffn {
+            Some(ffn) if core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn) => {
+                // SAFETY: our own block (content and body), released once.
+                unsafe { pool::dealloc(content as *mut u8) };
+            }
+            // SAFETY: the last reference: the free function runs once, and
+            // releases the content block with the data (zclmsg).
+            Some(ffn) => unsafe { ffn(data, hint) },
+            None => {}
         }
+        msg.kind = 0;
+        return Ok(());
     }
     // SAFETY: forwarded from the caller.
     unsafe { close_general(msg) }

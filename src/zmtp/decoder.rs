@@ -113,11 +113,12 @@ impl Shared {
         at >= start && at <= start + self.capacity && len <= start + self.capacity - at
     }
 
-    /// A zero-copy message over `len` bytes at `ptr` (inside the buffer),
-    /// or None when every slot is taken.
-    fn message(&mut self, ptr: *const u8, len: usize) -> Option<Msg> {
+    /// Makes `out` a zero-copy message over `len` bytes at `ptr` (inside
+    /// the buffer); false when every slot is taken.
+    #[inline(always)]
+    fn message_into(&mut self, ptr: *const u8, len: usize, out: &mut Msg) -> bool {
         if self.used == self.slot_count {
-            return None;
+            return false;
         }
         // SAFETY: `used < slot_count`: the slot lies inside the block and no
         // live message uses it (slots are handed out once per reset).
@@ -133,10 +134,14 @@ impl Shared {
                 refcnt: core::sync::atomic::AtomicU32::new(0),
             });
         }
-        let mut m = EMPTY;
-        m.kind = Kind::Zclmsg as u8;
-        m.set_content(slot);
-        Some(m)
+        out.metadata = core::ptr::null_mut();
+        out.kind = Kind::Zclmsg as u8;
+        out.flags = 0;
+        out.routing_id = 0;
+        out.group.kind = crate::msg::layout::GROUP_TYPE_SHORT;
+        out.group.bytes[0] = 0;
+        out.set_content(slot);
+        true
     }
 
     /// Drops the decoder's reference and the unused slots' charge.
@@ -265,7 +270,14 @@ impl Decoder {
         Errno(errno)
     }
 
-    fn make_ready(&mut self, mut m: Msg) {
+    fn make_ready(&mut self, m: Msg) {
+        self.ready = m;
+        self.mark_ready();
+    }
+
+    /// Sets the ready message's flags from the frame's and marks it ready.
+    #[inline(always)]
+    fn mark_ready(&mut self) {
         let mut msg_flags = 0;
         if self.frame_flags & FLAG_MORE != 0 {
             msg_flags |= flags::MORE;
@@ -273,8 +285,7 @@ impl Decoder {
         if self.frame_flags & FLAG_COMMAND != 0 {
             msg_flags |= flags::COMMAND;
         }
-        m.flags |= msg_flags;
-        self.ready = m;
+        self.ready.flags |= msg_flags;
         self.has_ready = true;
         self.state = State::Flags;
     }
@@ -310,6 +321,54 @@ impl Decoder {
             }
         }
         while pos < size {
+            if self.state == State::Flags && size - pos >= 2 {
+                // The common case in one step: a short frame whose body is
+                // all here.
+                // SAFETY: two bytes from pos are in bounds.
+                let (byte, len) = unsafe { (*data.add(pos), usize::from(*data.add(pos + 1))) };
+                if byte & (FLAGS_RESERVED | FLAG_LONG) == 0
+                    && len <= size - pos - 2
+                    && (self.max_msg_size < 0 || len as u64 <= self.max_msg_size as u64)
+                {
+                    self.frame_flags = byte;
+                    // SAFETY: the body's len bytes are in bounds.
+                    let at = unsafe { data.add(pos + 2) };
+                    pos += 2 + len;
+                    if len <= MAX_VSM_SIZE {
+                        // Inline body, written straight into the ready slot.
+                        let ready = &mut self.ready;
+                        ready.metadata = core::ptr::null_mut();
+                        ready.kind = Kind::Vsm as u8;
+                        ready.vsm_size = len as u8;
+                        ready.flags = 0;
+                        ready.routing_id = 0;
+                        ready.group.kind = crate::msg::layout::GROUP_TYPE_SHORT;
+                        ready.group.bytes[0] = 0;
+                        // SAFETY: len <= 33 bytes in bounds of the input.
+                        let body = unsafe { core::slice::from_raw_parts(at, len) };
+                        ready.payload[..len].copy_from_slice(body);
+                    } else {
+                        if !self.zero_copy(at, len, len) {
+                            let mut m = EMPTY;
+                            if msg::init_size(&mut m, len).is_err() {
+                                return Err(self.fail(libc::ENOMEM));
+                            }
+                            // SAFETY: a fresh pool body of len bytes, not
+                            // overlapping the input.
+                            unsafe {
+                                core::ptr::copy_nonoverlapping(
+                                    at,
+                                    msg::data(&mut m) as *mut u8,
+                                    len,
+                                )
+                            };
+                            self.ready = m;
+                        }
+                    }
+                    self.mark_ready();
+                    return Ok((pos, true));
+                }
+            }
             match self.state {
                 State::Flags => {
                     // SAFETY: pos < size: in bounds by the contract.
@@ -359,9 +418,9 @@ impl Decoder {
                     let available = size - pos;
                     if body_size == 0 {
                         self.make_ready(EMPTY);
-                    } else if let Some(m) = self.zero_copy(at, body_size, available) {
+                    } else if self.zero_copy(at, body_size, available) {
                         pos += body_size;
-                        self.make_ready(m);
+                        self.mark_ready();
                     } else {
                         let mut m = EMPTY;
                         if msg::init_size(&mut m, body_size).is_err() {
@@ -401,18 +460,20 @@ impl Decoder {
         Ok((pos, false))
     }
 
-    /// A zero-copy message for a body of `len` bytes at `at`, if it lies
-    /// wholly inside the current shared buffer, is too large to be inline,
-    /// and a slot is free.
-    fn zero_copy(&mut self, at: *const u8, len: usize, available: usize) -> Option<Msg> {
+    /// Makes the ready slot a zero-copy message for a body of `len` bytes at
+    /// `at`, if it lies wholly inside the current shared buffer, is too
+    /// large to be inline, and a slot is free.
+    #[inline(always)]
+    fn zero_copy(&mut self, at: *const u8, len: usize, available: usize) -> bool {
         if len <= MAX_VSM_SIZE || available < len {
-            return None;
+            return false;
         }
-        let shared = self.shared.as_mut()?;
-        if !shared.contains(at, len) {
-            return None;
+        match self.shared.as_mut() {
+            Some(shared) if shared.contains(at, len) => {
+                shared.message_into(at, len, &mut self.ready)
+            }
+            _ => false,
         }
-        shared.message(at, len)
     }
 
     /// The ready message, if any.
@@ -421,7 +482,9 @@ impl Decoder {
             return None;
         }
         self.has_ready = false;
-        Some(core::mem::replace(&mut self.ready, EMPTY))
+        // SAFETY: the ready message moves out; has_ready (now false) keeps
+        // the stale bytes left behind from being used or closed again.
+        Some(unsafe { core::ptr::read(&self.ready) })
     }
 
     // ---- the safe Rust API ------------------------------------------------

@@ -159,11 +159,13 @@ impl Encoder {
             if own && pos == 0 && remaining >= capacity {
                 // Zero copy: the rest of the body is the output; the message
                 // lives until the next call.
-                // SAFETY: body_pos < body_len: inside the body.
-                *data = unsafe { body.add(self.body_pos) };
-                self.body_pos = self.body_len;
                 self.held = core::mem::replace(&mut self.msg, EMPTY);
                 self.holding = true;
+                // The body's address is taken after the move: an inline
+                // body lives inside the message itself.
+                // SAFETY: the held message is live; body_pos < body_len.
+                *data = unsafe { (msg::data(&mut self.held) as *mut u8).add(self.body_pos) };
+                self.body_pos = self.body_len;
                 self.stage = Stage::Idle;
                 return remaining;
             }
