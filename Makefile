@@ -36,6 +36,10 @@ help:
 	@echo "make demo       build and run the demo on real libzmq"
 	@echo "make install    install libraries, header and zmqpool.pc under PREFIX=$(PREFIX)"
 	@echo "make header     regenerate include/zmqpool.h with cbindgen"
+	@echo "make bench      C allocation benchmark vs libzmq, mimalloc, pmr (make setup-bench first)"
+	@echo "make bench-e2e  end-to-end throughput/latency through libzmq, 5 configurations"
+	@echo "make bench-zmtp ZMTP encode/decode throughput vs memcpy"
+	@echo "make fuzz       fuzz the ZMTP decoder for FUZZ_SECONDS (make setup-fuzz first)"
 	@echo "make clean      remove build output"
 
 lib:
