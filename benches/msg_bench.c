@@ -4,6 +4,8 @@
  *   msg_bench same    IMPL SIZE ITERS   same-thread init_size + touch + close
  *   msg_bench handoff IMPL SIZE ITERS   built on thread A, closed on thread B
  *   msg_bench handoff-data IMPL SIZE ITERS   same with zmq_msg_init_data
+ *   msg_bench handoff-floor IMPL SIZE ITERS  init_data without a free function:
+ *                                             no allocation at all (the floor)
  *   msg_bench burst   IMPL SIZE         10,000 messages, then all closed
  *
  * IMPL: zmqpool  (this library's zmq_msg_*, linked)
@@ -217,7 +219,9 @@ static double bench_handoff (size_t size, long iters)
         while (made < iters && made - head < RING) {
             item *it = &ring[made % RING];
             if (use_init_data) {
-                if (api.init_data (&it->msg, shared_buffer, size, ignore_free,
+                /* 2: the floor - a constant message, no allocation at all */
+                if (api.init_data (&it->msg, shared_buffer, size,
+                                   use_init_data == 2 ? NULL : ignore_free,
                                    NULL)
                     != 0)
                     abort ();
@@ -287,8 +291,11 @@ int main (int argc, char **argv)
                                                : 0;
     if (strcmp (mode, "same") == 0)
         printf ("ns_per_msg %.2f\n", bench_same (size, iters));
-    else if (strcmp (mode, "handoff") == 0 || strcmp (mode, "handoff-data") == 0) {
-        use_init_data = strcmp (mode, "handoff-data") == 0;
+    else if (strcmp (mode, "handoff") == 0 || strcmp (mode, "handoff-data") == 0
+             || strcmp (mode, "handoff-floor") == 0) {
+        use_init_data = strcmp (mode, "handoff-data") == 0       ? 1
+                        : strcmp (mode, "handoff-floor") == 0 ? 2
+                                                                : 0;
         if (impl_kind == 2 || (use_init_data && impl_kind != 0)) {
             fprintf (stderr, "%s cannot run %s\n", impl, mode);
             return 2;

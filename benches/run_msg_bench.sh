@@ -32,10 +32,11 @@ echo
 echo "== 2. producer/consumer: built on thread A, closed on thread B (ns/msg, median of $RUNS)"
 for mode in handoff handoff-data; do
   echo "-- $mode ($([ $mode = handoff ] && echo zmq_msg_init_size || echo 'zmq_msg_init_data on a caller buffer'))"
-  printf '%8s %9s %9s %9s %9s | %9s\n' size zmqpool libzmq "+mimalloc" "+jemalloc" "x best"
+  printf '%8s %9s %9s %9s %9s %9s | %9s %11s\n' size zmqpool libzmq "+mimalloc" "+jemalloc" floor "x best" "x over floor"
   for size in $SIZES; do
-    n=$(iters_for "$size"); z=""; l=""; lm=""; lj=""
+    n=$(iters_for "$size"); z=""; l=""; lm=""; lj=""; f=""
     for _ in $(seq "$RUNS"); do
+      f+="$(run "$BIN" handoff-floor libzmq "$size" "$n") "
       z+="$(run "$BIN" $mode zmqpool "$size" "$n") "
       l+="$(run "$BIN" $mode libzmq "$size" "$n") "
       [ -n "$MIMALLOC" ] && lm+="$(LD_PRELOAD=$MIMALLOC run "$BIN" $mode libzmq "$size" "$n") "
@@ -43,9 +44,11 @@ for mode in handoff handoff-data; do
     done
     mz=$(printf '%s\n' $z | median); ml=$(printf '%s\n' $l | median)
     mm=$(printf '%s\n' ${lm:-nan} | median); mj=$(printf '%s\n' ${lj:-nan} | median)
-    awk -v s="$size" -v z="$mz" -v l="$ml" -v m="$mm" -v j="$mj" 'BEGIN {
+    mf=$(printf '%s\n' $f | median)
+    awk -v s="$size" -v z="$mz" -v l="$ml" -v m="$mm" -v j="$mj" -v f="$mf" 'BEGIN {
       best = l; if (m + 0 > 0 && m < best) best = m; if (j + 0 > 0 && j < best) best = j;
-      printf "%8s %9.1f %9.1f %9.1f %9.1f | %8.2fx\n", s, z, l, m, j, best / z }'
+      over = (z - f > 0.5) ? sprintf("%10.2fx", (best - f) / (z - f)) : "     (floor)";
+      printf "%8s %9.1f %9.1f %9.1f %9.1f %9.1f | %8.2fx %s\n", s, z, l, m, j, f, best / z, over }'
   done
 done
 
