@@ -67,7 +67,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
@@ -99,6 +99,17 @@ $(BUILD)/test_soak_linked: c_tests/test_soak.c c_tests/harness.h lib | $(BUILD)
 
 $(BUILD)/test_zmtp: c_tests/test_zmtp.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_zmtp.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS)
+
+# A library constructor using messages before main; linked after zmqpool,
+# it is initialised first.
+$(BUILD)/ctor/libctorlib.so: c_tests/ctor_lib.c | $(BUILD)
+	mkdir -p $(BUILD)/ctor
+	$(CC) $(CFLAGS) $(CWARN) -std=gnu99 -shared -fPIC -o $@ $< $(ZMQ_LIBS)
+$(BUILD)/test_ctor_ref: c_tests/test_ctor.c c_tests/harness.h $(BUILD)/ctor/libctorlib.so | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -L$(BUILD)/ctor -Wl,-rpath,$(abspath $(BUILD)/ctor) -lctorlib $(ZMQ_LIBS)
+$(BUILD)/test_ctor_linked: c_tests/test_ctor.c c_tests/harness.h $(BUILD)/ctor/libctorlib.so lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_ctor.c -L$(RELEASE) -L$(BUILD)/ctor \
+	  -Wl,-rpath,$(abspath $(RELEASE)) -Wl,-rpath,$(abspath $(BUILD)/ctor) -lzmqpool -lctorlib $(ZMQ_LIBS)
 
 $(BUILD)/test_malloc: c_tests/test_malloc.c c_tests/harness.h | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -ldl -lpthread
@@ -137,6 +148,10 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_pool
 	$(BUILD)/test_dlopen
 	$(BUILD)/test_passthrough
+	$(BUILD)/test_ctor_ref
+	$(BUILD)/test_ctor_linked
+	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_ctor_ref
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_ctor_ref
 	$(BUILD)/test_zmtp
 	$(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	$(BUILD)/test_msg_ref
@@ -167,6 +182,7 @@ test-c: $(C_TESTS)
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
 	$(VALGRIND_RUN) $(BUILD)/test_passthrough
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_zmtp
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_ctor_linked
 	SOAK_SECONDS=1 ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_soak_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"

@@ -235,6 +235,45 @@ static void pair_echoes_copies_and_moves (void)
     }
 }
 
+/* A sender thread queues messages and exits before any is read: libzmq
+ * releases them later, on other threads, after the sender's thread (and
+ * its zmqpool cache) is gone. */
+static void *send_and_exit (void *arg)
+{
+    void *push = zmq_socket (context, ZMQ_PUSH);
+    int i, hwm = 0;
+    zmq_setsockopt (push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (zmq_connect (push, (const char *) arg) != 0)
+        return (void *) 1;
+    for (i = 0; i < 300; i++)
+        if (send_sized (push, (size_t) (40 + i * 331), (unsigned) i, 0) != 0)
+            return (void *) 1;
+    zmq_close (push);
+    return NULL;
+}
+
+static void messages_outlive_the_thread_that_sent_them (void)
+{
+    size_t t;
+    for (t = 0; t < 3; t++) {
+        char endpoint[256];
+        void *pull = zmq_socket (context, ZMQ_PULL);
+        pthread_t thread;
+        void *failed = (void *) 1;
+        int i, hwm = 0;
+        zmq_setsockopt (pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        CHECK_EQ_INT (bind_any (pull, transports[t], "outlive", endpoint,
+                                sizeof endpoint),
+                      0);
+        CHECK_EQ_INT (pthread_create (&thread, NULL, send_and_exit, endpoint), 0);
+        CHECK_EQ_INT (pthread_join (thread, &failed), 0);
+        CHECK (failed == NULL);
+        for (i = 0; i < 300; i++)
+            CHECK (receive_checked (pull, (size_t) (40 + i * 331), (unsigned) i));
+        zmq_close (pull);
+    }
+}
+
 static void req_rep_round_trips (void)
 {
     size_t t;
@@ -376,6 +415,7 @@ int main (void)
     RUN (dealer_router_multipart_keeps_parts_and_routing);
     RUN (req_rep_round_trips);
     RUN (pair_echoes_copies_and_moves);
+    RUN (messages_outlive_the_thread_that_sent_them);
     RUN (concurrent_senders_deliver_every_message_intact);
     rc = zmq_ctx_term (context);
     if (rc != 0)
