@@ -26,7 +26,7 @@ ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -261,6 +261,15 @@ bench-e2e: all $(BUILD)/throughput $(BUILD)/latency
 # ZMTP encode/decode throughput against memcpy of the same bytes.
 bench-zmtp:
 	$(CARGO) bench --locked --bench zmtp
+
+# pyzmq (from PyPI, into build/venv) with zmqpool preloaded: not part of
+# `make test`, which must not depend on PyPI.
+check-pyzmq: all
+	test -x $(BUILD)/venv/bin/python || python3 -m venv $(BUILD)/venv
+	$(BUILD)/venv/bin/pip install -q pyzmq
+	$(BUILD)/venv/bin/python scripts/pyzmq_check.py
+	ZMQPOOL_SHOW_STATS=1 LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/venv/bin/python scripts/pyzmq_check.py
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/venv/bin/python scripts/pyzmq_check.py
 
 # ---- fuzzing ------------------------------------------------------------------
 # The decoder under libFuzzer with AddressSanitizer/LeakSanitizer (needs a
