@@ -158,9 +158,10 @@ def svg_chart(s, sizes, path):
 
 def main():
     raw, out_dir = sys.argv[1], sys.argv[2]
-    s = summarise(load(raw))
+    values = load(raw)
+    s = summarise(values)
     sizes = sorted({k[2] for k in s})
-    runs = max(len(v) for v in load(raw).values())
+    runs = max(len(v) for v in values.values())
     report = [f"Throughput: msgs/s of plain libzmq, then each configuration's speed-up (x) over it; "
               f"±: run-to-run spread ((max-min)/median) over {runs} interleaved runs.", "",
               table(s, sizes, "thr"), "",

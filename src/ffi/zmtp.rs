@@ -194,12 +194,20 @@ pub unsafe extern "C" fn zmqpool_decoder_take_msg(
         Ok(target) => target,
         Err(Errno(errno)) => return fail(errno, -1),
     };
-    if let Err(Errno(errno)) = msg::check(target) {
+    if !decoder.0.is_ready() {
+        return fail(libc::EAGAIN, -1);
+    }
+    // What `msg` held is closed first: if that fails, the ready message
+    // stays in the decoder rather than being lost.
+    // SAFETY: `target` is NULL-checked; the caller vouches it is a message.
+    if let Err(Errno(errno)) = unsafe { msg::close(target) } {
         return fail(errno, -1);
     }
-    let Some(mut ready) = decoder.0.take() else {
-        return fail(libc::EAGAIN, -1);
-    };
-    // SAFETY: `target` is a valid message, `ready` a live one we own.
-    super::status(unsafe { msg::move_to(target, &mut ready) })
+    match decoder.0.take() {
+        Some(ready) => {
+            *target = ready;
+            0
+        }
+        None => fail(libc::EAGAIN, -1),
+    }
 }

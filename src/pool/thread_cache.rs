@@ -142,13 +142,8 @@ impl ThreadCache {
     fn alloc(&mut self, size: usize) -> *mut u8 {
         if let Some(class) = SizeClass::of(size) {
             if super::backend_is_pool() {
-                let list = &mut self.lists[class.0];
-                let block = list.head;
+                let block = self.pop(class);
                 if !block.is_null() {
-                    // SAFETY: a block on the list is free and owned by this cache.
-                    list.head = unsafe { (*block).next };
-                    list.len -= 1;
-                    debit(&self.cached_bytes, BLOCK_BYTES[class.0]);
                     bump(&self.counters.class_allocations[class.0], 1);
                     // SAFETY: the block is ours now, nobody else references it.
                     return unsafe {
@@ -182,26 +177,38 @@ impl ThreadCache {
         unsafe { stamp(header, size, origin, tag) }
     }
 
+    /// Takes the first block off this thread's list for `class`; null when
+    /// the list is empty.
+    #[inline(always)]
+    fn pop(&mut self, class: SizeClass) -> *mut FreeBlock {
+        let list = &mut self.lists[class.0];
+        let block = list.head;
+        if !block.is_null() {
+            // SAFETY: a block on the list is free and owned by this cache.
+            list.head = unsafe { (*block).next };
+            list.len -= 1;
+            debit(&self.cached_bytes, BLOCK_BYTES[class.0]);
+        }
+        block
+    }
+
     /// A block of `class` for a thread whose list is empty: a batch from the
     /// depot, else a fresh block upstream (a miss).
     fn refill_and_pop(&mut self, class: SizeClass) -> *mut Header {
-        let list = &mut self.lists[class.0];
-        if list.head.is_null() {
-            let (head, len) = depot::take(class);
-            if head.is_null() {
-                bump(&self.counters.cache_misses, 1);
-                return upstream_alloc(class.size(), false);
-            }
-            list.head = head;
-            list.len = len;
-            bump(&self.cached_bytes, (len * BLOCK_BYTES[class.0]) as u64);
+        let block = self.pop(class);
+        if !block.is_null() {
+            return block as *mut Header;
         }
-        let block = list.head;
-        // SAFETY: a block on the list is free and owned by this cache.
-        list.head = unsafe { (*block).next };
-        list.len -= 1;
-        debit(&self.cached_bytes, BLOCK_BYTES[class.0]);
-        block as *mut Header
+        let (head, len) = depot::take(class);
+        if head.is_null() {
+            bump(&self.counters.cache_misses, 1);
+            return upstream_alloc(class.size(), false);
+        }
+        let list = &mut self.lists[class.0];
+        list.head = head;
+        list.len = len;
+        bump(&self.cached_bytes, (len * BLOCK_BYTES[class.0]) as u64);
+        self.pop(class) as *mut Header
     }
 
     /// The fast path: push onto this thread's list for the class while the

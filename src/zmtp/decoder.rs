@@ -244,19 +244,20 @@ impl Decoder {
             self.last_buffer = region;
             return Ok(region);
         }
-        let reuse = self.shared.as_ref().is_some_and(Shared::idle);
-        if reuse {
-            if let Some(shared) = self.shared.as_mut() {
+        let shared = match self.shared.take() {
+            Some(mut shared) if shared.idle() => {
                 shared.reset();
+                shared
             }
-        } else {
-            if let Some(old) = self.shared.take() {
-                old.release();
+            old => {
+                if let Some(old) = old {
+                    old.release();
+                }
+                Shared::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?
             }
-            self.shared = Some(Shared::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?);
-        }
-        let shared = self.shared.as_ref().ok_or(Errno(libc::ENOMEM))?;
+        };
         self.last_buffer = (shared.data, shared.capacity);
+        self.shared = Some(shared);
         Ok(self.last_buffer)
     }
 
@@ -330,11 +331,9 @@ impl Decoder {
                     && len <= size - pos - 2
                     && (self.max_msg_size < 0 || len as u64 <= self.max_msg_size as u64)
                 {
-                    self.frame_flags = byte;
                     // SAFETY: the body's len bytes are in bounds.
                     let at = unsafe { data.add(pos + 2) };
-                    pos += 2 + len;
-                    if len <= MAX_VSM_SIZE {
+                    let built = if len <= MAX_VSM_SIZE {
                         // Inline body, written straight into the ready slot.
                         let ready = &mut self.ready;
                         ready.metadata = core::ptr::null_mut();
@@ -347,26 +346,18 @@ impl Decoder {
                         // SAFETY: len <= 33 bytes in bounds of the input.
                         let body = unsafe { core::slice::from_raw_parts(at, len) };
                         ready.payload[..len].copy_from_slice(body);
+                        true
                     } else {
-                        if !self.zero_copy(at, len, len) {
-                            let mut m = EMPTY;
-                            if msg::init_size(&mut m, len).is_err() {
-                                return Err(self.fail(libc::ENOMEM));
-                            }
-                            // SAFETY: a fresh pool body of len bytes, not
-                            // overlapping the input.
-                            unsafe {
-                                core::ptr::copy_nonoverlapping(
-                                    at,
-                                    msg::data(&mut m) as *mut u8,
-                                    len,
-                                )
-                            };
-                            self.ready = m;
-                        }
+                        self.zero_copy(at, len, len)
+                    };
+                    if built {
+                        self.frame_flags = byte;
+                        pos += 2 + len;
+                        self.mark_ready();
+                        return Ok((pos, true));
                     }
-                    self.mark_ready();
-                    return Ok((pos, true));
+                    // Otherwise (no slot, outside the buffer) the frame
+                    // takes the general path below.
                 }
             }
             match self.state {
@@ -474,6 +465,11 @@ impl Decoder {
             }
             _ => false,
         }
+    }
+
+    /// True when a decoded message waits to be taken.
+    pub fn is_ready(&self) -> bool {
+        self.has_ready
     }
 
     /// The ready message, if any.
