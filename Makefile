@@ -1,6 +1,7 @@
 # zmqpool: build, header, C tests, install. `make help` lists the targets.
 
 PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
 LIBDIR      ?= $(PREFIX)/lib
 INCLUDEDIR  ?= $(PREFIX)/include
 CARGO       ?= cargo
@@ -22,11 +23,15 @@ HEADER  := include/zmqpool.h
 CWARN    := -Wall -Wextra -Wpedantic -Werror
 CFLAGS   ?= -O2 -g
 TEST_CFLAGS := $(CFLAGS) $(CWARN) -std=c99 -Iinclude
-ZMQ_LIBS := $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
+# System paths are looked up when a recipe uses them (recursive `=`), never
+# when the Makefile is parsed: `make setup test` parses before setup has
+# installed anything.
+ZMQ_LIBS = $(shell pkg-config --libs libzmq 2>/dev/null || echo -lzmq)
+CZMQ_LIBS = $(shell pkg-config --libs libczmq 2>/dev/null || echo -lczmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
 
 all: lib $(HEADER)
 
@@ -39,6 +44,8 @@ help:
 	@echo "make bench      C allocation benchmark vs libzmq, mimalloc, pmr (make setup-bench first)"
 	@echo "make bench-e2e  end-to-end throughput/latency through libzmq, 5 configurations"
 	@echo "make bench-zmtp ZMTP encode/decode throughput vs memcpy"
+	@echo "make check-libzmq  libzmq's own test suite (Debian source, with and without drafts) under zmqpool"
+	@echo "make check-pyzmq   pyzmq from PyPI under both preloads"
 	@echo "make fuzz       fuzz the ZMTP decoder for FUZZ_SECONDS (make setup-fuzz first)"
 	@echo "make clean      remove build output"
 
@@ -67,18 +74,19 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+C_TESTS := $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
+	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 $(BUILD):
 	mkdir -p $(BUILD)
 
 # Reference: libzmq alone.
-$(BUILD)/test_msg_ref: c_tests/test_msg.c c_tests/harness.h | $(BUILD)
+$(BUILD)/test_msg_ref: c_tests/test_msg.c $(PROBE) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(ZMQ_LIBS) -ldl
 
 # zmqpool linked ahead of libzmq: its zmq_msg_* win.
-$(BUILD)/test_msg_linked: c_tests/test_msg.c c_tests/harness.h lib | $(BUILD)
+$(BUILD)/test_msg_linked: c_tests/test_msg.c $(PROBE) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -o $@ c_tests/test_msg.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl
 
 $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUILD)
@@ -87,15 +95,31 @@ $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUIL
 $(BUILD)/test_dlopen: c_tests/test_dlopen.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_SO='"$(abspath $(LIB_SO))"' -o $@ c_tests/test_dlopen.c -ldl -lpthread
 
-$(BUILD)/test_sockets_ref: c_tests/test_sockets.c c_tests/harness.h | $(BUILD)
+$(BUILD)/test_sockets_ref: c_tests/test_sockets.c $(PROBE) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread
-$(BUILD)/test_sockets_linked: c_tests/test_sockets.c c_tests/harness.h lib | $(BUILD)
+$(BUILD)/test_sockets_linked: c_tests/test_sockets.c $(PROBE) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_sockets.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
 
-$(BUILD)/test_soak_ref: c_tests/test_soak.c c_tests/harness.h | $(BUILD)
+$(BUILD)/test_soak_ref: c_tests/test_soak.c $(PROBE) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
-$(BUILD)/test_soak_linked: c_tests/test_soak.c c_tests/harness.h lib | $(BUILD)
+$(BUILD)/test_soak_linked: c_tests/test_soak.c $(PROBE) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_soak.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread -ldl
+
+# zmq_send and the real clients (cppzmq, czmq): against libzmq alone and
+# with zmqpool linked ahead of libzmq (or of czmq); preloaded in test-c.
+PROBE := c_tests/harness.h c_tests/zmqpool_probe.h $(HEADER)
+$(BUILD)/test_send_ref: c_tests/test_send.c $(PROBE) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
+$(BUILD)/test_send_linked: c_tests/test_send.c $(PROBE) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_send.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread -ldl
+$(BUILD)/test_cppzmq_ref: c_tests/test_cppzmq.cpp $(PROBE) | $(BUILD)
+	$(CXX) $(CFLAGS) $(CWARN) -std=c++17 -Iinclude -o $@ $< $(ZMQ_LIBS) -ldl
+$(BUILD)/test_cppzmq_linked: c_tests/test_cppzmq.cpp $(PROBE) lib | $(BUILD)
+	$(CXX) $(CFLAGS) $(CWARN) -std=c++17 -Iinclude -o $@ c_tests/test_cppzmq.cpp -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl
+$(BUILD)/test_czmq_ref: c_tests/test_czmq.c $(PROBE) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(CZMQ_LIBS) $(ZMQ_LIBS) -ldl
+$(BUILD)/test_czmq_linked: c_tests/test_czmq.c $(PROBE) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_czmq.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(CZMQ_LIBS) $(ZMQ_LIBS) -ldl
 
 $(BUILD)/test_zmtp: c_tests/test_zmtp.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_zmtp.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS)
@@ -105,9 +129,9 @@ $(BUILD)/test_zmtp: c_tests/test_zmtp.c c_tests/harness.h $(HEADER) lib | $(BUIL
 $(BUILD)/ctor/libctorlib.so: c_tests/ctor_lib.c | $(BUILD)
 	mkdir -p $(BUILD)/ctor
 	$(CC) $(CFLAGS) $(CWARN) -std=gnu99 -shared -fPIC -o $@ $< $(ZMQ_LIBS)
-$(BUILD)/test_ctor_ref: c_tests/test_ctor.c c_tests/harness.h $(BUILD)/ctor/libctorlib.so | $(BUILD)
+$(BUILD)/test_ctor_ref: c_tests/test_ctor.c $(PROBE) $(BUILD)/ctor/libctorlib.so | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -L$(BUILD)/ctor -Wl,-rpath,$(abspath $(BUILD)/ctor) -lctorlib $(ZMQ_LIBS)
-$(BUILD)/test_ctor_linked: c_tests/test_ctor.c c_tests/harness.h $(BUILD)/ctor/libctorlib.so lib | $(BUILD)
+$(BUILD)/test_ctor_linked: c_tests/test_ctor.c $(PROBE) $(BUILD)/ctor/libctorlib.so lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_ctor.c -L$(RELEASE) -L$(BUILD)/ctor \
 	  -Wl,-rpath,$(abspath $(RELEASE)) -Wl,-rpath,$(abspath $(BUILD)/ctor) -lzmqpool -lctorlib $(ZMQ_LIBS)
 
@@ -127,10 +151,17 @@ $(BUILD)/test_passthrough: c_tests/test_passthrough.c c_tests/harness.h $(BUILD)
 
 # libzmq as a language binding bundles it: renamed, with its own soname,
 # dlopen'ed into a local scope by a program that links zmqpool only.
-ZMQ_SO := $(shell ls /usr/lib/*/libzmq.so.5 2>/dev/null | head -1)
-$(BUILD)/bundled/libzmq-bundled.so: | $(BUILD)
-	mkdir -p $(BUILD)/bundled
-	cp $(ZMQ_SO) $@ && patchelf --set-soname libzmq-bundled.so $@
+# Always checked (FORCE): the copy is redone whenever the system libzmq is
+# not the one it was made from. The path is found in the recipe, after setup.
+$(BUILD)/bundled/libzmq-bundled.so: FORCE | $(BUILD)
+	@mkdir -p $(BUILD)/bundled
+	@zmq_so=$$(ls /usr/lib/*/libzmq.so.5 2>/dev/null | head -1); \
+	  test -n "$$zmq_so" || { echo "libzmq.so.5 not found: run make setup"; exit 1; }; \
+	  if ! cmp -s "$$zmq_so" $(BUILD)/bundled/source.so || [ ! -f $@ ]; then \
+	    echo "copying $$zmq_so to $@ (soname libzmq-bundled.so)"; \
+	    cp "$$zmq_so" $(BUILD)/bundled/source.so && cp "$$zmq_so" $@ && patchelf --set-soname libzmq-bundled.so $@; \
+	  fi
+FORCE:
 $(BUILD)/test_local_scope: c_tests/test_local_scope.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_local_scope.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
 
@@ -142,6 +173,13 @@ $(BUILD)/test_header_cpp: c_tests/test_header.c $(HEADER) lib | $(BUILD)
 $(BUILD)/test_header_alone: c_tests/test_header.c $(HEADER) lib | $(BUILD)
 	$(CC) $(CFLAGS) $(CWARN) -std=c99 -DZMQPOOL_NO_ZMQ_H -Iinclude -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool
 
+# Linked and preloaded runs set ZMQPOOL_TEST_EXPECT=1: each test then fails
+# at once unless zmqpool really serves its messages (the loader ignores a
+# mistyped LD_PRELOAD path; pass-through mode hands every call to libzmq).
+EXPECT    := ZMQPOOL_TEST_EXPECT=1
+PRELOAD   = $(EXPECT) LD_PRELOAD=$(abspath $(LIB_SO))
+PRELOAD_M = $(EXPECT) LD_PRELOAD=$(abspath $(LIB_MALLOC))
+
 test-c: $(C_TESTS)
 	$(BUILD)/test_header_c && $(BUILD)/test_header_cpp && $(BUILD)/test_header_alone
 	$(BUILD)/test_layout
@@ -149,26 +187,43 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_dlopen
 	$(BUILD)/test_passthrough
 	$(BUILD)/test_ctor_ref
-	$(BUILD)/test_ctor_linked
-	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_ctor_ref
-	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_ctor_ref
+	$(EXPECT) $(BUILD)/test_ctor_linked
+	$(PRELOAD) $(BUILD)/test_ctor_ref
+	$(PRELOAD_M) $(BUILD)/test_ctor_ref
 	$(BUILD)/test_zmtp
 	$(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
 	$(BUILD)/test_msg_ref
-	$(BUILD)/test_msg_linked
-	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
+	$(EXPECT) $(BUILD)/test_msg_linked
+	$(PRELOAD) $(BUILD)/test_msg_ref
 	$(BUILD)/test_sockets_ref
-	$(BUILD)/test_sockets_linked
-	ZMQPOOL_SHOW_STATS=1 LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_sockets_ref
+	$(EXPECT) $(BUILD)/test_sockets_linked
+	ZMQPOOL_SHOW_STATS=1 $(PRELOAD) $(BUILD)/test_sockets_ref
 	$(BUILD)/test_soak_ref
-	$(BUILD)/test_soak_linked
-	LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_soak_ref
+	$(EXPECT) $(BUILD)/test_soak_linked
+	$(PRELOAD) $(BUILD)/test_soak_ref
+	@echo "--- zmq_send and real clients (cppzmq, czmq): libzmq alone, linked, preloaded"
+	$(BUILD)/test_send_ref
+	$(EXPECT) $(BUILD)/test_send_linked
+	$(PRELOAD) $(BUILD)/test_send_ref
+	$(PRELOAD_M) $(BUILD)/test_send_ref
+	$(BUILD)/test_cppzmq_ref
+	$(EXPECT) $(BUILD)/test_cppzmq_linked
+	$(PRELOAD) $(BUILD)/test_cppzmq_ref
+	$(PRELOAD_M) $(BUILD)/test_cppzmq_ref
+	$(BUILD)/test_czmq_ref
+	$(EXPECT) $(BUILD)/test_czmq_linked
+	$(PRELOAD) $(BUILD)/test_czmq_ref
+	$(PRELOAD_M) $(BUILD)/test_czmq_ref
+	@echo "--- a run where zmqpool is not in use fails (mistyped preload path: exit 3)"
+	@rc=0; ZMQPOOL_TEST_EXPECT=1 LD_PRELOAD=$(abspath $(BUILD))/no-such-libzmqpool.so \
+	  $(BUILD)/test_send_ref >/dev/null 2>&1 || rc=$$?; \
+	  test $$rc -eq 3 || { echo "expected exit 3 from a run without zmqpool, got $$rc"; exit 1; }; echo "ok: exit 3"
 	@echo "--- libzmqpool-malloc.so: malloc and messages from one preload"
 	$(BUILD)/test_malloc
 	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_malloc
-	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_msg_ref
-	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_sockets_ref
-	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_soak_ref
+	$(PRELOAD_M) $(BUILD)/test_msg_ref
+	$(PRELOAD_M) $(BUILD)/test_sockets_ref
+	$(PRELOAD_M) $(BUILD)/test_soak_ref
 	@echo "--- preloaded into programs with no libzmq: nothing changes"
 	test "$$(LD_PRELOAD=$(abspath $(LIB_SO)) sh -c 'echo hello | tr a-z A-Z')" = HELLO
 	ZMQPOOL_VERBOSE=1 LD_PRELOAD=$(abspath $(LIB_SO)) /bin/true 2>&1 | grep -q "no libzmq loaded yet"
@@ -176,21 +231,24 @@ test-c: $(C_TESTS)
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_layout
 	ZMQPOOL_TEST_NO_FORK=1 $(VALGRIND_RUN) $(BUILD)/test_pool
 	$(VALGRIND_RUN) $(BUILD)/test_msg_ref
-	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_msg_linked
-	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/test_msg_ref
-	$(VALGRIND_RUN) $(BUILD)/test_msg_linked
-	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
+	ZMQPOOL_BACKEND=system $(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_msg_linked
+	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) --trace-children=yes env $(PRELOAD) $(BUILD)/test_msg_ref
+	$(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_msg_linked
+	ZMQPOOL_BACKEND=system $(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_sockets_linked
+	ZMQPOOL_BACKEND=system ZMQPOOL_TEST_SKIP_HUGE=1 $(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_send_linked
+	ZMQPOOL_BACKEND=system $(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_czmq_linked
 	$(VALGRIND_RUN) $(BUILD)/test_passthrough
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_zmtp
-	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_ctor_linked
-	SOAK_SECONDS=1 ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_soak_linked
+	ZMQPOOL_BACKEND=system $(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_ctor_linked
+	SOAK_SECONDS=1 ZMQPOOL_BACKEND=system $(EXPECT) $(VALGRIND_RUN) $(BUILD)/test_soak_linked
 	ZMQPOOL_BACKEND=system $(VALGRIND_RUN) $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
-	@echo "--- exported symbols are only zmq_msg_* and zmqpool_*"
-	@bad=$$(nm -D --defined-only $(LIB_SO) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' || true); \
+	@echo "--- exported symbols are only zmq_msg_*, zmq_send and zmqpool_*"
+	@bad=$$(nm -D --defined-only $(LIB_SO) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_|zmq_send$$)' || true); \
 	  if [ -n "$$bad" ]; then echo "unexpected exports:"; echo "$$bad"; exit 1; fi; \
-	  if nm -D --defined-only $(LIB_SO) | grep -q -E ' (zmq_msg_send|zmq_msg_recv)$$'; then echo "socket functions exported"; exit 1; fi; \
+	  if nm -D --defined-only $(LIB_SO) | grep -q -E ' (zmq_msg_send|zmq_msg_recv|zmq_recv|zmq_sendmsg|malloc|free)$$'; then echo "socket or malloc functions exported"; exit 1; fi; \
+	  nm -D --defined-only $(LIB_SO) | grep -q ' zmq_send$$' || { echo "zmq_send is not exported"; exit 1; }; \
 	  echo "exports ok: $$(nm -D --defined-only $(LIB_SO) | wc -l) symbols"
-	@bad=$$(nm -D --defined-only $(LIB_MALLOC) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_)' \
+	@bad=$$(nm -D --defined-only $(LIB_MALLOC) | awk '{print $$3}' | grep -v -E '^(zmq_msg_|zmqpool_|zmq_send$$)' \
 	  | grep -v -x -E 'malloc|calloc|realloc|reallocarray|free|cfree|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|malloc_usable_size' || true); \
 	  if [ -n "$$bad" ]; then echo "unexpected exports in libzmqpool-malloc.so:"; echo "$$bad"; exit 1; fi; \
 	  nm -D --defined-only $(LIB_MALLOC) | grep -q ' malloc$$' || { echo "libzmqpool-malloc.so does not export malloc"; exit 1; }; \
@@ -200,7 +258,7 @@ test-c: $(C_TESTS)
 
 # Installs into a scratch prefix and builds a program from the installed
 # header and pkg-config file, against the shared and the static library.
-test-install: all | $(BUILD)
+test-install: all $(BUILD)/test_send_ref $(BUILD)/test_czmq_ref | $(BUILD)
 	rm -rf $(BUILD)/prefix
 	$(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD)/prefix) >/dev/null
 	PKG_CONFIG_PATH=$(BUILD)/prefix/lib/pkgconfig; export PKG_CONFIG_PATH; \
@@ -210,8 +268,41 @@ test-install: all | $(BUILD)
 	    $$(pkg-config --cflags zmqpool) $(BUILD)/prefix/lib/libzmqpool.a $$(pkg-config --libs libzmq) -lpthread -ldl -lm
 	$(BUILD)/installed_shared
 	$(BUILD)/installed_static
+	@echo "--- zmqpool-run, installed: finds its library, keeps LD_PRELOAD, runs C and Python programs"
+	test "$$($(BUILD)/prefix/bin/zmqpool-run sh -c 'echo "$$LD_PRELOAD"')" = "$(abspath $(BUILD)/prefix/lib)/libzmqpool.so"
+	test "$$(LD_PRELOAD=libpthread.so.0 $(BUILD)/prefix/bin/zmqpool-run --malloc -- sh -c 'echo "$$LD_PRELOAD"')" \
+	  = "$(abspath $(BUILD)/prefix/lib)/libzmqpool-malloc.so libpthread.so.0"
+	ZMQPOOL_TEST_EXPECT=1 $(BUILD)/prefix/bin/zmqpool-run $(BUILD)/test_send_ref
+	ZMQPOOL_TEST_EXPECT=1 $(BUILD)/prefix/bin/zmqpool-run --malloc $(BUILD)/test_czmq_ref
+	$(BUILD)/prefix/bin/zmqpool-run --stats python3 c_tests/send_ctypes.py --expect-zmqpool 2>$(BUILD)/run-stats.txt
+	grep -E '^  zmq_send +[1-9]' $(BUILD)/run-stats.txt
+	$(BUILD)/prefix/bin/zmqpool-run --verbose true 2>&1 | grep -q "zmqpool .*loaded into pid"
+	@mkdir -p $(BUILD)/alone/bin && cp scripts/zmqpool-run $(BUILD)/alone/bin/; rc=0; \
+	  ZMQPOOL_LIBDIR= $(BUILD)/alone/bin/zmqpool-run true 2>/dev/null || rc=$$?; rm -rf $(BUILD)/alone; \
+	  test $$rc -eq 127 || { echo "zmqpool-run without its library: expected exit 127, got $$rc"; exit 1; }; \
+	  echo "ok: zmqpool-run without its library exits 127"
 
-test: test-rust lint check-header test-c test-install
+# libzmq's own test suite, from Debian's source package, built as Debian
+# builds it and with drafts, run plain and under both preloads (about 15
+# minutes on 2 cores the first time; builds are cached in build/libzmq).
+check-libzmq: lib
+	bash scripts/check_libzmq.sh
+
+# What CI runs of it (in `make test`): the drafts build (a superset of
+# Debian's API) and the tests covering messages, every socket type, every
+# transport, devices and security handshakes.
+LIBZMQ_CI_TESTS := test_msg_flags test_msg_ffn test_msg_init test_iov test_metadata test_app_meta \
+	test_srcfd test_hello_msg test_disconnect_msg test_socket_null \
+	test_pair_inproc test_pair_ipc test_pair_tcp test_reqrep_inproc test_reqrep_ipc test_reqrep_tcp \
+	test_spec_pushpull test_spec_dealer test_spec_router test_spec_rep test_spec_req \
+	test_sub_forward test_xpub_nodrop test_xpub_manual test_stream test_router_mandatory test_conflate \
+	test_client_server test_radio_dish test_scatter_gather test_peer test_channel test_dgram \
+	test_ws_transport test_abstract_ipc test_proxy test_reqrep_device test_thread_safe \
+	test_security_null test_security_plain test_security_zap
+check-libzmq-ci: lib
+	LIBZMQ_CONFIGS=drafts LIBZMQ_TESTS="$(LIBZMQ_CI_TESTS)" bash scripts/check_libzmq.sh
+
+test: test-rust lint check-header test-c test-install check-libzmq-ci
 	@echo "all tests passed"
 
 # ---- demo -------------------------------------------------------------------
@@ -227,7 +318,10 @@ setup:
 
 # ---- install ----------------------------------------------------------------
 install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR)
+	sed -e "s|^libdir_from_here=.*|libdir_from_here=$$(realpath -m --relative-to=$(BINDIR) $(LIBDIR))|" \
+	    scripts/zmqpool-run > $(DESTDIR)$(BINDIR)/zmqpool-run
+	chmod 755 $(DESTDIR)$(BINDIR)/zmqpool-run
 	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/libzmqpool.so
 	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libzmqpool.a
 	install -m 755 $(LIB_MALLOC) $(DESTDIR)$(LIBDIR)/libzmqpool-malloc.so

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "zmqpool_probe.h"
 
 int ctor_lib_result (void);
 static int own_result;
@@ -52,6 +53,7 @@ static void a_forked_child_uses_messages (void)
 
 int main (void)
 {
+    probe_require_zmqpool_if_expected ("test_ctor");
     printf ("test_ctor: messages before main and after fork\n");
     RUN (constructors_could_use_messages);
     RUN (a_forked_child_uses_messages);

@@ -21,6 +21,7 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "zmqpool_probe.h"
 
 /* Draft functions: exported by zmqpool, not by Debian's libzmq build. */
 typedef int (*set_routing_id_fn) (zmq_msg_t *, uint32_t);
@@ -483,6 +484,7 @@ static void groups_short_long_and_too_long (void)
 int main (void)
 {
     int rc;
+    probe_require_zmqpool_if_expected ("test_msg");
     zmqpool_active = dlsym (RTLD_DEFAULT, "zmqpool_version") != NULL;
     printf ("test_msg: zmq_msg_* from %s\n",
             zmqpool_active ? "zmqpool" : "libzmq");

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "zmqpool_probe.h"
 
 #define SENDERS 4
 #define TRANSPORTS 3
@@ -143,18 +145,18 @@ static void *sender (void *arg)
     return NULL;
 }
 
-static uint64_t stat_field (int which)
+/* zmqpool's statistics, when zmqpool is in the process (linked or preloaded) */
+static uint64_t stat_field (size_t offset)
 {
-    /* zmqpool_stats, when zmqpool is in the process (linked or preloaded) */
-    int (*stats) (uint64_t *) = NULL;
-    uint64_t s[8];
-    void *sym = dlsym (RTLD_DEFAULT, "zmqpool_stats");
-    memcpy (&stats, &sym, sizeof sym);
-    if (!stats || stats (s) != 0)
+    zmqpool_stats_t stats;
+    uint64_t value;
+    if (probe_stats (&stats) != 0)
         return 0;
-    return s[which];
+    memcpy (&value, (const char *) &stats + offset, sizeof value);
+    return value;
 }
-enum { BYTES_IN_USE = 5, BYTES_CACHED = 6 };
+#define BYTES_IN_USE offsetof (zmqpool_stats_t, bytes_in_use)
+#define BYTES_CACHED offsetof (zmqpool_stats_t, bytes_cached)
 
 static void senders_and_sockets_under_sustained_load (void)
 {
@@ -295,6 +297,7 @@ static void senders_and_sockets_under_sustained_load (void)
 
 int main (void)
 {
+    probe_require_zmqpool_if_expected ("test_soak");
     context = zmq_ctx_new ();
     if (!context)
         return 2;

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "zmqpool_probe.h"
 
 static void *context;
 static const char *transports[] = {"inproc", "ipc", "tcp"};
@@ -410,6 +411,7 @@ static void concurrent_senders_deliver_every_message_intact (void)
 int main (void)
 {
     int rc;
+    probe_require_zmqpool_if_expected ("test_sockets");
     context = zmq_ctx_new ();
     if (!context)
         return 2;

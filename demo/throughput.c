@@ -1,11 +1,17 @@
 /* Message throughput through a real libzmq, in the style of libzmq's
  * inproc_thr / local_thr: one thread builds messages with
- * zmq_msg_init_size, writes their first and last byte, and sends them; the
- * receiver reads and closes them. Whether zmq_msg_* come from libzmq or
+ * zmq_msg_init_size, writes their first and last byte, and sends them (or,
+ * in `send` mode, writes the first and last byte of a buffer and sends it
+ * with zmq_send, as the guide's examples do); the receiver reads and closes
+ * them. `send-floor` is the physical floor of `send`: the same copy of the
+ * buffer, into one of a few warm preallocated buffers, sent as a constant
+ * message (zmq_msg_init_data without a free function): every byte zmq_send
+ * moves, and no allocation at all. Whether zmq_msg_* come from libzmq or
  * zmqpool is decided by how the program is run (plain or LD_PRELOAD), not
  * by this code.
  *
- * usage: throughput TRANSPORT SIZE COUNT    (TRANSPORT: inproc | tcp | ipc)
+ * usage: throughput TRANSPORT SIZE COUNT [init_size|send|send-floor]
+ *        (TRANSPORT: inproc | tcp | ipc)
  * prints: msgs_per_sec */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,7 +28,12 @@ struct sender_args
     const char *endpoint;
     size_t size;
     long count;
+    int with_zmq_send;
+    int send_floor;
 };
+
+/* Buffers the send-floor sender copies into, round robin. */
+#define FLOOR_BUFFERS 16
 
 static void die (const char *what)
 {
@@ -39,6 +50,37 @@ static void *send_all (void *arg)
     if (!push || zmq_setsockopt (push, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0
         || zmq_connect (push, args->endpoint) != 0)
         die ("sender socket");
+    if (args->with_zmq_send || args->send_floor) {
+        unsigned char *buffer = (unsigned char *) calloc (1, args->size + 1);
+        unsigned char *copies[FLOOR_BUFFERS];
+        int k;
+        if (!buffer)
+            die ("calloc");
+        for (k = 0; k < FLOOR_BUFFERS; k++)
+            if (!(copies[k] = (unsigned char *) calloc (1, args->size + 1)))
+                die ("calloc");
+        for (i = 0; i < args->count; i++) {
+            if (args->size) {
+                buffer[0] = (unsigned char) i;
+                buffer[args->size - 1] = (unsigned char) i;
+            }
+            if (args->send_floor) {
+                zmq_msg_t msg;
+                unsigned char *copy = copies[i % FLOOR_BUFFERS];
+                memcpy (copy, buffer, args->size);
+                if (zmq_msg_init_data (&msg, copy, args->size, NULL, NULL) != 0)
+                    die ("zmq_msg_init_data");
+                if (zmq_msg_send (&msg, push, 0) < 0)
+                    die ("zmq_msg_send");
+            } else if (zmq_send (push, buffer, args->size, 0) < 0)
+                die ("zmq_send");
+        }
+        for (k = 0; k < FLOOR_BUFFERS; k++)
+            free (copies[k]);
+        free (buffer);
+        zmq_close (push);
+        return NULL;
+    }
     for (i = 0; i < args->count; i++) {
         zmq_msg_t msg;
         unsigned char *body;
@@ -67,8 +109,16 @@ int main (int argc, char **argv)
     int hwm = 1000;
     long i;
     double seconds;
-    if (argc != 4) {
-        fprintf (stderr, "usage: %s inproc|tcp|ipc SIZE COUNT\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf (stderr, "usage: %s inproc|tcp|ipc SIZE COUNT [init_size|send|send-floor]\n",
+                 argv[0]);
+        return 2;
+    }
+    args.with_zmq_send = argc == 5 && strcmp (argv[4], "send") == 0;
+    args.send_floor = argc == 5 && strcmp (argv[4], "send-floor") == 0;
+    if (argc == 5 && !args.with_zmq_send && !args.send_floor
+        && strcmp (argv[4], "init_size") != 0) {
+        fprintf (stderr, "throughput: unknown mode %s\n", argv[4]);
         return 2;
     }
     args.context = zmq_ctx_new ();

@@ -94,6 +94,47 @@ typedef struct zmqpool_stats_t {
    * Threads currently holding a cache.
    */
   uint64_t threads;
+  /**
+   * Messages zmqpool built whose body is a pool block (`zmq_msg_init_size`,
+   * `zmq_msg_init_buffer`, `zmq_send` over 33 bytes). 0 in a program that
+   * uses libzmq under `LD_PRELOAD` means its messages never reached zmqpool.
+   */
+  uint64_t messages_pooled;
+  /**
+   * Messages zmqpool built with the body inside the `zmq_msg_t` (33 bytes
+   * or less; nothing to allocate).
+   */
+  uint64_t messages_inline;
+  /**
+   * `zmq_msg_init_data` messages with a free function (control block
+   * from the pool).
+   */
+  uint64_t messages_user_data;
+  /**
+   * `zmq_send` calls zmqpool served: message built by zmqpool, handed to
+   * libzmq's `zmq_msg_send`.
+   */
+  uint64_t sends;
+  /**
+   * Messages libzmq made (its own body, or received with metadata) that
+   * zmqpool closed. Many of these and few pooled messages: the program
+   * builds its messages where zmqpool cannot see it.
+   */
+  uint64_t libzmq_messages;
+  /**
+   * Calls passed to libzmq's own function because its message layout or
+   * version is not the one zmqpool writes (pass-through mode).
+   */
+  uint64_t passed_through_layout;
+  /**
+   * `zmq_send` calls handed to libzmq's own `zmq_send` because that
+   * libzmq exports no `zmq_msg_send`.
+   */
+  uint64_t passed_through_no_msg_send;
+  /**
+   * Socket calls made when no libzmq was in the process (ENOTSOCK).
+   */
+  uint64_t calls_without_libzmq;
 } zmqpool_stats_t;
 
 #ifdef __cplusplus
@@ -265,6 +306,22 @@ const char *zmq_msg_group(zmq_msg_t *msg);
  * `msg` is NULL or points at a message; `group` is NULL or a C string.
  */
 int zmq_msg_set_group(zmq_msg_t *msg, const char *group);
+
+/**
+ * Sends `len` bytes from `buf` as one message part on `socket`, exactly as
+ * libzmq's `zmq_send` does, but with the message built by zmqpool (a body
+ * over 33 bytes is a pool block) and handed to libzmq's `zmq_msg_send`.
+ * Returns the number of bytes sent (truncated to `INT_MAX`); -1 with
+ * libzmq's errno (EAGAIN, ENOTSOCK, EFSM, ETERM, EINTR, EHOSTUNREACH, ...),
+ * the message released. A NULL `buf` with `len` > 0 is EINVAL (libzmq
+ * aborts). With a libzmq of another layout, or without `zmq_msg_send`, the
+ * call goes to libzmq's own `zmq_send`; with no libzmq loaded: ENOTSOCK.
+ *
+ * # Safety
+ * `buf` is NULL or readable for `len` bytes; `socket` is NULL or what
+ * libzmq's `zmq_send` accepts.
+ */
+int zmq_send(void *socket, const void *buf, size_t len, int flags);
 
 /**
  * zmqpool's version, as `zmq_version` reports libzmq's. Any pointer may be NULL.

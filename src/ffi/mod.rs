@@ -17,6 +17,7 @@ pub use zmtp::*;
 macro_rules! pass {
     ($function:ident ( $($arg:expr),* )) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
+            crate::pool::count(crate::pool::stats::Event::PassedThroughLayout);
             // SAFETY: libzmq's function with the caller's own arguments,
             // under the same contract as this function's.
             return unsafe { (real.$function)($($arg),*) };
@@ -29,6 +30,7 @@ macro_rules! pass {
 macro_rules! pass_draft {
     ($function:ident ( $($arg:expr),* ), $failed:expr) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
+            crate::pool::count(crate::pool::stats::Event::PassedThroughLayout);
             return match real.$function {
                 // SAFETY: as in pass!.
                 Some(function) => unsafe { function($($arg),*) },
@@ -360,6 +362,32 @@ pub unsafe extern "C" fn zmq_msg_set_group(msg: *mut zmq_msg_t, group: *const c_
     let name = unsafe { CStr::from_ptr(group) };
     // SAFETY: forwarded from the caller.
     status(unsafe { message(msg) }.and_then(|m| msg::set_group(m, name)))
+}
+
+/// Sends `len` bytes from `buf` as one message part on `socket`, exactly as
+/// libzmq's `zmq_send` does, but with the message built by zmqpool (a body
+/// over 33 bytes is a pool block) and handed to libzmq's `zmq_msg_send`.
+/// Returns the number of bytes sent (truncated to `INT_MAX`); -1 with
+/// libzmq's errno (EAGAIN, ENOTSOCK, EFSM, ETERM, EINTR, EHOSTUNREACH, ...),
+/// the message released. A NULL `buf` with `len` > 0 is EINVAL (libzmq
+/// aborts). With a libzmq of another layout, or without `zmq_msg_send`, the
+/// call goes to libzmq's own `zmq_send`; with no libzmq loaded: ENOTSOCK.
+///
+/// # Safety
+/// `buf` is NULL or readable for `len` bytes; `socket` is NULL or what
+/// libzmq's `zmq_send` accepts.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmq_send(
+    socket: *mut c_void,
+    buf: *const c_void,
+    len: usize,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: forwarded from the caller.
+    match unsafe { msg::socket::send(socket, buf, len, flags) } {
+        Ok(sent) => sent,
+        Err(Errno(errno)) => fail(errno, -1),
+    }
 }
 
 /// zmqpool's version, as `zmq_version` reports libzmq's. Any pointer may be NULL.

@@ -50,6 +50,12 @@ pub type MsgSetRoutingIdFn = unsafe extern "C" fn(*mut c_void, u32) -> c_int;
 pub type MsgGroupFn = unsafe extern "C" fn(*mut c_void) -> *const c_char;
 pub type MsgSetGroupFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
 pub type VersionFn = unsafe extern "C" fn(*mut c_int, *mut c_int, *mut c_int);
+/// `zmq_msg_send(msg, socket, flags)`.
+pub type MsgSendFn = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int;
+/// `zmq_send(socket, buf, len, flags)`.
+pub type SendFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize, c_int) -> c_int;
+/// `zmq_getsockopt(socket, option, value, size)`.
+pub type GetsockoptFn = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut usize) -> c_int;
 
 /// libzmq's message functions. The draft ones (`init_buffer`, routing id,
 /// group) are absent from builds without the draft API.
@@ -72,6 +78,11 @@ pub struct RealLibzmq {
     pub set_routing_id: Option<MsgSetRoutingIdFn>,
     pub group: Option<MsgGroupFn>,
     pub set_group: Option<MsgSetGroupFn>,
+    /// Socket functions `zmq_send` needs (absent only from stand-ins that
+    /// implement messages alone).
+    pub msg_send: Option<MsgSendFn>,
+    pub send: Option<SendFn>,
+    pub getsockopt: Option<GetsockoptFn>,
     /// Where it was found (for ZMQPOOL_VERBOSE).
     pub found_in: String,
 }
@@ -324,6 +335,9 @@ fn resolve_in(handle: *mut c_void, found_in: &str) -> Option<RealLibzmq> {
         set_routing_id: function!(c"zmq_msg_set_routing_id", MsgSetRoutingIdFn),
         group: function!(c"zmq_msg_group", MsgGroupFn),
         set_group: function!(c"zmq_msg_set_group", MsgSetGroupFn),
+        msg_send: function!(c"zmq_msg_send", MsgSendFn),
+        send: function!(c"zmq_send", SendFn),
+        getsockopt: function!(c"zmq_getsockopt", GetsockoptFn),
         found_in: found_in.to_owned(),
     })
 }

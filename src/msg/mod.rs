@@ -18,6 +18,7 @@
 pub mod layout;
 pub mod libzmq;
 mod message;
+pub mod socket;
 
 pub use message::Message;
 
@@ -30,6 +31,7 @@ use layout::{
 };
 
 use crate::pool;
+use crate::pool::stats::Event;
 
 /// An errno value: every failure is reported the way libzmq reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +83,11 @@ pub fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
     if size <= MAX_VSM_SIZE {
         msg.kind = Kind::Vsm as u8;
         msg.vsm_size = size as u8;
+        pool::count(Event::MessageInline);
         return Ok(());
     }
     let total = size.checked_add(BODY_OFFSET).ok_or(Errno(libc::ENOMEM))?;
-    let block = pool::alloc(total);
+    let block = pool::alloc_counted(total, Event::MessagePooled);
     if block.is_null() {
         return Err(Errno(libc::ENOMEM));
     }
@@ -161,7 +164,10 @@ pub fn init_data(
         msg.set_cmsg(data, size);
         return Ok(());
     };
-    let block = pool::alloc(core::mem::size_of::<UserDataBlock>()) as *mut UserDataBlock;
+    let block = pool::alloc_counted(
+        core::mem::size_of::<UserDataBlock>(),
+        Event::MessageUserData,
+    ) as *mut UserDataBlock;
     if block.is_null() {
         return Err(Errno(libc::ENOMEM));
     }
@@ -199,6 +205,15 @@ unsafe extern "C" fn release_user_data(data: *mut c_void, hint: *mut c_void) {
         pool::dealloc(block as *mut u8);
         user_ffn(data, user_hint);
     }
+}
+
+/// True for the release functions of bodies zmqpool made (pool message,
+/// init_data control block, ZMTP decoder slot); anything else is libzmq's
+/// (or another library's) body.
+fn is_zmqpool_release(ffn: FreeFn) -> bool {
+    core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn)
+        || core::ptr::fn_addr_eq(ffn, release_user_data as FreeFn)
+        || core::ptr::fn_addr_eq(ffn, crate::zmtp::RELEASE_DECODER_SLOT)
 }
 
 fn kind(msg: &Msg) -> Result<Kind> {
@@ -255,8 +270,13 @@ pub unsafe fn close(msg: &mut Msg) -> Result<()> {
             }
             // SAFETY: the last reference: the free function runs once, and
             // releases the content block with the data (zclmsg).
-            Some(ffn) => unsafe { ffn(data, hint) },
-            None => {}
+            Some(ffn) => unsafe {
+                if !is_zmqpool_release(ffn) {
+                    pool::count(Event::LibzmqMessage);
+                }
+                ffn(data, hint)
+            },
+            None => pool::count(Event::LibzmqMessage),
         }
         msg.kind = 0;
         return Ok(());
@@ -274,6 +294,7 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
     let kind = kind(msg)?;
     if !msg.metadata.is_null() {
         let real = libzmq::real().ok_or(Errno(libc::EFAULT))?;
+        pool::count(Event::LibzmqMessage);
         // SAFETY: the message has libzmq metadata, so libzmq made it and its
         // own close is the authority; it takes a pointer to the 64 bytes.
         return match unsafe { (real.close)(msg as *mut Msg as *mut c_void) } {
@@ -303,6 +324,9 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
                 let Content {
                     data, ffn, hint, ..
                 } = content.read();
+                if kind == Kind::Lmsg || !ffn.is_some_and(is_zmqpool_release) {
+                    pool::count(Event::LibzmqMessage);
+                }
                 if kind == Kind::Lmsg {
                     if let Some(ffn) = ffn {
                         ffn(data, hint);

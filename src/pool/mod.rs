@@ -254,6 +254,19 @@ pub fn alloc(size: usize) -> *mut u8 {
     thread_cache::alloc(size)
 }
 
+/// [`alloc`], counting a message-layer `event` on the way (one visit to the
+/// thread's cache for both).
+#[inline]
+pub(crate) fn alloc_counted(size: usize, event: stats::Event) -> *mut u8 {
+    thread_cache::alloc_counted(size, event)
+}
+
+/// Counts a message-layer event on the calling thread.
+#[inline]
+pub(crate) fn count(event: stats::Event) {
+    thread_cache::count(event)
+}
+
 /// Releases a block from [`alloc`], on any thread. Null is ignored.
 ///
 /// # Safety

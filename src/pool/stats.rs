@@ -14,6 +14,37 @@ use std::sync::Mutex;
 
 use super::size_class::{SizeClass, COUNT};
 
+/// What the message layer counts, one counter each: how messages were made
+/// and which calls zmqpool served or handed to libzmq, so a user can see
+/// whether a program reaches zmqpool at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Event {
+    /// A message zmqpool built with its body inside the `zmq_msg_t` (33
+    /// bytes or less: nothing to allocate).
+    MessageInline,
+    /// A message zmqpool built with a pool block as its body.
+    MessagePooled,
+    /// A `zmq_msg_init_data` message whose control block is a pool block.
+    MessageUserData,
+    /// A `zmq_send` call zmqpool served (built the message, handed it to
+    /// libzmq's `zmq_msg_send`).
+    Send,
+    /// A message libzmq made (its own body or metadata) that zmqpool closed.
+    LibzmqMessage,
+    /// A call passed to libzmq's own function because its message layout
+    /// (or version) is not the one zmqpool writes.
+    PassedThroughLayout,
+    /// A `zmq_send` handed to libzmq's own `zmq_send` because that libzmq
+    /// has no `zmq_msg_send` to give a pooled message to.
+    PassedThroughNoMsgSend,
+    /// A socket call made with no libzmq in the process (ENOTSOCK).
+    NoLibzmq,
+}
+
+/// Number of [`Event`]s.
+pub const EVENTS: usize = Event::NoLibzmq as usize + 1;
+
 /// One thread's counters.
 pub struct Counters {
     /// Pooled blocks handed out, per class (cache hits and misses).
@@ -29,6 +60,8 @@ pub struct Counters {
     pub upstream_frees: AtomicU64,
     pub upstream_bytes_allocated: AtomicU64,
     pub upstream_bytes_freed: AtomicU64,
+    /// Message-layer events, indexed by [`Event`].
+    pub events: [AtomicU64; EVENTS],
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -45,6 +78,7 @@ impl Counters {
             upstream_frees: ZERO,
             upstream_bytes_allocated: ZERO,
             upstream_bytes_freed: ZERO,
+            events: [ZERO; EVENTS],
         }
     }
 
@@ -60,6 +94,7 @@ impl Counters {
                 &self.upstream_bytes_allocated,
                 &self.upstream_bytes_freed,
             ])
+            .chain(self.events.iter())
     }
 
     /// Adds this set's numbers into `totals`.
@@ -89,6 +124,9 @@ impl Counters {
             .bytes
             .wrapping_add(load(&self.upstream_bytes_allocated))
             .wrapping_sub(load(&self.upstream_bytes_freed));
+        for (total, mine) in totals.events.iter_mut().zip(&self.events) {
+            *total = total.wrapping_add(load(mine));
+        }
     }
 }
 
@@ -107,6 +145,7 @@ struct Totals {
     upstream_allocations: u64,
     upstream_frees: u64,
     bytes: u64,
+    events: [u64; EVENTS],
 }
 
 /// Adds to a counter only its owner thread writes: a plain load and store.
@@ -141,6 +180,31 @@ pub struct zmqpool_stats_t {
     pub bytes_cached: u64,
     /// Threads currently holding a cache.
     pub threads: u64,
+    /// Messages zmqpool built whose body is a pool block (`zmq_msg_init_size`,
+    /// `zmq_msg_init_buffer`, `zmq_send` over 33 bytes). 0 in a program that
+    /// uses libzmq under `LD_PRELOAD` means its messages never reached zmqpool.
+    pub messages_pooled: u64,
+    /// Messages zmqpool built with the body inside the `zmq_msg_t` (33 bytes
+    /// or less; nothing to allocate).
+    pub messages_inline: u64,
+    /// `zmq_msg_init_data` messages with a free function (control block
+    /// from the pool).
+    pub messages_user_data: u64,
+    /// `zmq_send` calls zmqpool served: message built by zmqpool, handed to
+    /// libzmq's `zmq_msg_send`.
+    pub sends: u64,
+    /// Messages libzmq made (its own body, or received with metadata) that
+    /// zmqpool closed. Many of these and few pooled messages: the program
+    /// builds its messages where zmqpool cannot see it.
+    pub libzmq_messages: u64,
+    /// Calls passed to libzmq's own function because its message layout or
+    /// version is not the one zmqpool writes (pass-through mode).
+    pub passed_through_layout: u64,
+    /// `zmq_send` calls handed to libzmq's own `zmq_send` because that
+    /// libzmq exports no `zmq_msg_send`.
+    pub passed_through_no_msg_send: u64,
+    /// Socket calls made when no libzmq was in the process (ENOTSOCK).
+    pub calls_without_libzmq: u64,
 }
 
 /// The Rust name of [`zmqpool_stats_t`].
@@ -199,6 +263,14 @@ pub unsafe fn retire(counters: *const Counters) {
     }
 }
 
+/// Counts an event of a thread whose cache is gone (its exit already
+/// folded its counters into the retired totals).
+#[cold]
+pub fn count_retired(event: Event) {
+    // Relaxed: a counter, read only for reports.
+    RETIRED.events[event as usize].fetch_add(1, Ordering::Relaxed);
+}
+
 /// Sums every thread's counters, the retired totals and the depot.
 pub fn snapshot() -> Snapshot {
     let registry = registry();
@@ -233,6 +305,14 @@ pub fn snapshot() -> Snapshot {
         },
         bytes_cached: cached,
         threads: registry.live.len() as u64,
+        messages_pooled: totals.events[Event::MessagePooled as usize],
+        messages_inline: totals.events[Event::MessageInline as usize],
+        messages_user_data: totals.events[Event::MessageUserData as usize],
+        sends: totals.events[Event::Send as usize],
+        libzmq_messages: totals.events[Event::LibzmqMessage as usize],
+        passed_through_layout: totals.events[Event::PassedThroughLayout as usize],
+        passed_through_no_msg_send: totals.events[Event::PassedThroughNoMsgSend as usize],
+        calls_without_libzmq: totals.events[Event::NoLibzmq as usize],
     }
 }
 
@@ -264,6 +344,51 @@ impl core::fmt::Display for Snapshot {
             self.bytes_cached,
             super::depot::max_cached_bytes()
         )?;
-        write!(f, "  live threads    {:>16}", self.threads)
+        writeln!(f, "  live threads    {:>16}", self.threads)?;
+        writeln!(f, "messages")?;
+        writeln!(
+            f,
+            "  pooled          {:>16}  (body from the pool)",
+            self.messages_pooled
+        )?;
+        writeln!(
+            f,
+            "  inline          {:>16}  (33 bytes or less, inside zmq_msg_t)",
+            self.messages_inline
+        )?;
+        writeln!(
+            f,
+            "  user data       {:>16}  (zmq_msg_init_data with a free function)",
+            self.messages_user_data
+        )?;
+        writeln!(
+            f,
+            "  zmq_send        {:>16}  (served by zmqpool)",
+            self.sends
+        )?;
+        writeln!(
+            f,
+            "  libzmq-made     {:>16}  (made by libzmq, closed by zmqpool)",
+            self.libzmq_messages
+        )?;
+        let passed = self.passed_through_layout + self.passed_through_no_msg_send;
+        writeln!(
+            f,
+            "  passed through  {:>16}  (to libzmq: {} other layout, {} no zmq_msg_send)",
+            passed, self.passed_through_layout, self.passed_through_no_msg_send
+        )?;
+        write!(
+            f,
+            "  without libzmq  {:>16}  (socket calls with no libzmq loaded)",
+            self.calls_without_libzmq
+        )?;
+        if self.messages_pooled + self.messages_inline + self.messages_user_data + passed == 0 {
+            write!(
+                f,
+                "\n  note: no message reached zmqpool; the program's zmq_msg_* and zmq_send \
+                 calls are bound elsewhere (a static libzmq, or zmqpool loaded after libzmq)"
+            )?;
+        }
+        Ok(())
     }
 }

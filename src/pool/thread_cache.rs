@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::depot::{self, FreeBlock};
 use super::size_class::{SizeClass, COUNT};
-use super::stats::{self, bump, Counters};
+use super::stats::{self, bump, Counters, Event};
 use super::{read_stamp, stamp, upstream_alloc, upstream_free, Backend, Header, Origin};
 
 /// Bytes a thread keeps per class before handing a batch to the depot: one
@@ -367,6 +367,36 @@ pub(super) fn alloc(size: usize) -> *mut u8 {
             cache.alloc(size)
         } else {
             alloc_without_cache(size)
+        }
+    })
+}
+
+/// [`alloc`], counting `event` in the same visit to the thread's cache.
+#[inline]
+pub(crate) fn alloc_counted(size: usize, event: Event) -> *mut u8 {
+    CACHE.with(|cell| {
+        // SAFETY: as in alloc.
+        let cache = unsafe { &mut *cell.get() };
+        if cache.state == LIVE || cache.activate() {
+            bump(&cache.counters.events[event as usize], 1);
+            cache.alloc(size)
+        } else {
+            stats::count_retired(event);
+            alloc_without_cache(size)
+        }
+    })
+}
+
+/// Counts a message-layer event on the calling thread.
+#[inline]
+pub(crate) fn count(event: Event) {
+    CACHE.with(|cell| {
+        // SAFETY: as in alloc.
+        let cache = unsafe { &mut *cell.get() };
+        if cache.state == LIVE || cache.activate() {
+            bump(&cache.counters.events[event as usize], 1);
+        } else {
+            stats::count_retired(event);
         }
     })
 }

@@ -158,7 +158,7 @@ impl Shared {
 
 /// Content release function of zero-copy messages: the hint is the
 /// buffer's header.
-unsafe extern "C" fn release_shared(_data: *mut c_void, hint: *mut c_void) {
+pub(super) unsafe extern "C" fn release_shared(_data: *mut c_void, hint: *mut c_void) {
     let header = hint as *mut BufferHeader;
     // SAFETY: only Shared::message installs this function, with the live
     // block's header as hint; the message's charge keeps it alive until now.

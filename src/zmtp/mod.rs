@@ -17,6 +17,9 @@ mod decoder;
 mod encoder;
 
 pub use decoder::Decoder;
+/// The release function of the decoder's zero-copy messages (the message
+/// layer recognises zmqpool's own bodies by it).
+pub(crate) const RELEASE_DECODER_SLOT: crate::msg::layout::FreeFn = decoder::release_shared;
 pub use encoder::Encoder;
 
 /// Frame flag: another frame of the same message follows.
