@@ -78,6 +78,10 @@ C_TESTS := $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
+# What every test that checks for zmqpool includes (defined before any rule
+# uses it: prerequisites are expanded when the rule is read).
+PROBE := c_tests/harness.h c_tests/zmqpool_probe.h $(HEADER)
+
 $(BUILD):
 	mkdir -p $(BUILD)
 
@@ -107,7 +111,6 @@ $(BUILD)/test_soak_linked: c_tests/test_soak.c $(PROBE) lib | $(BUILD)
 
 # zmq_send and the real clients (cppzmq, czmq): against libzmq alone and
 # with zmqpool linked ahead of libzmq (or of czmq); preloaded in test-c.
-PROBE := c_tests/harness.h c_tests/zmqpool_probe.h $(HEADER)
 $(BUILD)/test_send_ref: c_tests/test_send.c $(PROBE) | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
 $(BUILD)/test_send_linked: c_tests/test_send.c $(PROBE) lib | $(BUILD)
@@ -302,7 +305,7 @@ LIBZMQ_CI_TESTS := test_msg_flags test_msg_ffn test_msg_init test_iov test_metad
 check-libzmq-ci: lib
 	LIBZMQ_CONFIGS=drafts LIBZMQ_TESTS="$(LIBZMQ_CI_TESTS)" bash scripts/check_libzmq.sh
 
-test: test-rust lint check-header test-c test-install check-libzmq-ci
+test: test-rust lint check-header test-c test-install check-pyzmq check-libzmq-ci
 	@echo "all tests passed"
 
 # ---- demo -------------------------------------------------------------------
@@ -356,14 +359,15 @@ bench-e2e: all $(BUILD)/throughput $(BUILD)/latency
 bench-zmtp:
 	$(CARGO) bench --locked --bench zmtp
 
-# pyzmq (from PyPI, into build/venv) with zmqpool preloaded: not part of
-# `make test`, which must not depend on PyPI.
+# pyzmq from PyPI (pinned; into build/venv), with its bundled libzmq in a
+# local scope: plain, then under both preloads through zmqpool-run.
+PYZMQ_VERSION := 27.3.0
 check-pyzmq: all
 	test -x $(BUILD)/venv/bin/python || python3 -m venv $(BUILD)/venv
-	$(BUILD)/venv/bin/pip install -q pyzmq
+	$(BUILD)/venv/bin/pip install -q pyzmq==$(PYZMQ_VERSION)
 	$(BUILD)/venv/bin/python scripts/pyzmq_check.py
-	ZMQPOOL_SHOW_STATS=1 LD_PRELOAD=$(abspath $(LIB_SO)) $(BUILD)/venv/bin/python scripts/pyzmq_check.py
-	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/venv/bin/python scripts/pyzmq_check.py
+	scripts/zmqpool-run --stats $(BUILD)/venv/bin/python scripts/pyzmq_check.py --expect-zmqpool
+	scripts/zmqpool-run --malloc $(BUILD)/venv/bin/python scripts/pyzmq_check.py --expect-zmqpool
 
 # ---- fuzzing ------------------------------------------------------------------
 # The decoder under libFuzzer with AddressSanitizer/LeakSanitizer (needs a

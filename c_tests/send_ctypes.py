@@ -32,11 +32,11 @@ class Stats(ctypes.Structure):
 
 def zmqpool_stats():
     try:
-        function = ctypes.CDLL(None).zmqpool_stats
+        function = ctypes.CDLL(None).zmqpool_stats_get
     except AttributeError:
         return None
     stats = Stats()
-    assert function(ctypes.byref(stats)) == 0
+    assert function(ctypes.byref(stats), ctypes.sizeof(stats)) == 0
     return stats
 
 

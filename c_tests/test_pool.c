@@ -63,7 +63,35 @@ static void impossible_sizes_are_enomem (void)
 
 static void stats_needs_somewhere_to_write (void)
 {
-    CHECK_FAILS (zmqpool_stats (NULL), -1, EFAULT);
+    CHECK_FAILS (zmqpool_stats_get (NULL, sizeof (zmqpool_stats_t)), -1, EFAULT);
+    CHECK_FAILS ((zmqpool_stats) (NULL), -1, EFAULT);
+}
+
+/* A caller's struct may be older (smaller) or newer (larger) than the
+ * library's: only its own bytes are written, and bytes the library does not
+ * know are zeroed. The 0.1 entry point writes the 0.1 struct: 64 bytes. */
+static void stats_write_only_the_callers_size (void)
+{
+    unsigned char buffer[sizeof (zmqpool_stats_t) + 64];
+    zmqpool_stats_t full;
+    uint64_t threads;
+    size_t i;
+    memset (buffer, 0xAB, sizeof buffer);
+    CHECK_EQ_INT (zmqpool_stats_get ((zmqpool_stats_t *) (void *) buffer, 16), 0);
+    for (i = 16; i < sizeof buffer; i++)
+        CHECK_EQ_INT (buffer[i], 0xAB);
+    memset (buffer, 0xAB, sizeof buffer);
+    CHECK_EQ_INT ((zmqpool_stats) ((zmqpool_stats_t *) (void *) buffer), 0);
+    for (i = 64; i < sizeof buffer; i++)
+        CHECK_EQ_INT (buffer[i], 0xAB);
+    memcpy (&threads, buffer + 56, sizeof threads);
+    CHECK (threads >= 1); /* this thread holds a cache */
+    memset (buffer, 0xAB, sizeof buffer);
+    CHECK_EQ_INT (zmqpool_stats_get ((zmqpool_stats_t *) (void *) buffer, sizeof buffer), 0);
+    for (i = sizeof (zmqpool_stats_t); i < sizeof buffer; i++)
+        CHECK_EQ_INT (buffer[i], 0);
+    CHECK_EQ_INT (zmqpool_stats (&full), 0);
+    CHECK (full.threads >= 1);
 }
 
 static void *free_all (void *arg)
@@ -344,7 +372,7 @@ static int run_child (const char *env, const char *mode, const char *expect)
 
 static void verbose_announces_the_load (void)
 {
-    CHECK (run_child ("ZMQPOOL_VERBOSE=1", "--child", "zmqpool 0.1.0: loaded"));
+    CHECK (run_child ("ZMQPOOL_VERBOSE=1", "--child", "zmqpool 0.2.0: loaded"));
     CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_BACKEND=system", "--child",
                       "backend System"));
 }
@@ -406,6 +434,7 @@ int main (int argc, char **argv)
     RUN (zero_sized_blocks_are_unique_and_null_is_ignored);
     RUN (impossible_sizes_are_enomem);
     RUN (stats_needs_somewhere_to_write);
+    RUN (stats_write_only_the_callers_size);
     RUN (frees_on_another_thread_are_counted_as_foreign);
     RUN (messages_are_counted_by_the_pool);
     RUN (repeated_messages_hit_the_thread_cache);

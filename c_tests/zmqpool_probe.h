@@ -17,16 +17,16 @@
 
 #include "zmqpool.h"
 
-typedef int (*probe_stats_fn) (zmqpool_stats_t *);
+typedef int (*probe_stats_fn) (zmqpool_stats_t *, size_t);
 
 /* zmqpool's statistics; -1 when zmqpool is not in the process. */
 static inline int probe_stats (zmqpool_stats_t *out)
 {
     probe_stats_fn stats;
-    void *symbol = dlsym (RTLD_DEFAULT, "zmqpool_stats");
+    void *symbol = dlsym (RTLD_DEFAULT, "zmqpool_stats_get");
     memcpy (&stats, &symbol, sizeof symbol);
     memset (out, 0, sizeof *out);
-    return stats ? stats (out) : -1;
+    return stats ? stats (out, sizeof *out) : -1;
 }
 
 /* 1 when zmq_msg_init_size here is zmqpool's: a 100-byte message is a

@@ -38,7 +38,7 @@ typedef void(zmq_free_fn) (void *data_, void *hint_);
 #endif
 
 #define ZMQPOOL_VERSION_MAJOR 0
-#define ZMQPOOL_VERSION_MINOR 1
+#define ZMQPOOL_VERSION_MINOR 2
 #define ZMQPOOL_VERSION_PATCH 0
 
 /* Backends for zmqpool_set_backend / ZMQPOOL_BACKEND. */
@@ -361,11 +361,26 @@ size_t zmqpool_usable_size(const void *ptr);
 void zmqpool_trim(void);
 
 /**
- * Fills `*out` with process-wide statistics. Returns 0; -1 with EFAULT for
- * a NULL `out`.
+ * Fills `*out` with process-wide statistics, as far as `size` bytes (pass
+ * `sizeof *out`): a program built against an older, smaller
+ * `zmqpool_stats_t` gets the fields it knows, one built against a newer,
+ * larger one gets zeros past the fields this library has. The header's
+ * `zmqpool_stats(out)` macro passes the size for you. Returns 0; -1 with
+ * EFAULT for a NULL `out`.
  *
  * # Safety
- * `out` is NULL or writable.
+ * `out` is NULL or writable for `size` bytes.
+ */
+int zmqpool_stats_get(struct zmqpool_stats_t *out, size_t size);
+
+/**
+ * The statistics of zmqpool 0.1: fills only the first eight fields
+ * (`allocations` to `threads`, 64 bytes), the struct as that version
+ * defined it, so programs built against it keep working. New code gets
+ * `zmqpool_stats_get` through the header's `zmqpool_stats(out)` macro.
+ *
+ * # Safety
+ * `out` is NULL or writable for 64 bytes.
  */
 int zmqpool_stats(struct zmqpool_stats_t *out);
 
@@ -500,3 +515,10 @@ int zmqpool_decoder_take_msg(struct zmqpool_decoder_t *decoder, zmq_msg_t *msg);
 #endif  // __cplusplus
 
 #endif  /* ZMQPOOL_H */
+
+#ifndef ZMQPOOL_STATS_MACRO
+#define ZMQPOOL_STATS_MACRO
+/* Statistics sized for the struct this header defines (see zmqpool_stats_get).
+ * `(zmqpool_stats)(out)` reaches the 0.1 function, which fills 64 bytes. */
+#define zmqpool_stats(out) zmqpool_stats_get ((out), sizeof *(out))
+#endif

@@ -6,7 +6,8 @@
 #   setup.sh                  libzmq3-dev (the reference libzmq), the real
 #                             clients the tests use (cppzmq-dev, libczmq-dev),
 #                             a C/C++ toolchain, pkg-config, valgrind,
-#                             patchelf, python3, clippy and rustfmt, and
+#                             patchelf, python3 with venv (pyzmq from PyPI),
+#                             clippy and rustfmt, and
 #                             cbindgen at the pinned version
 #   setup.sh --bench          also Debian's mimalloc and jemalloc (baselines)
 #   setup.sh --libzmq-source  also what building Debian's libzmq from its
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 CBINDGEN_VERSION=0.29.4
-packages=(libzmq3-dev libczmq-dev cppzmq-dev pkg-config gcc g++ make valgrind patchelf python3)
+packages=(libzmq3-dev libczmq-dev cppzmq-dev pkg-config gcc g++ make valgrind patchelf python3 python3-venv)
 source_packages=false
 case "${1:-}" in
   --bench) packages+=(libmimalloc2.0 libjemalloc2) ;;

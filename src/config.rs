@@ -47,11 +47,14 @@ extern "C" fn on_load() {
     if flag("ZMQPOOL_VERBOSE") {
         use crate::msg::libzmq::{version, Detection};
         let libzmq = match &detection {
-            Detection::Absent => "no libzmq loaded yet".to_owned(),
+            Detection::Absent => "no libzmq loaded yet; looked for again when a message \
+                                   needs it"
+                .to_owned(),
             Detection::Compatible(real) => {
                 let (major, minor, patch) = version(real);
                 format!(
-                    "libzmq {major}.{minor}.{patch} in {}, layout checked",
+                    "libzmq {major}.{minor}.{patch} in {}, layout checked: interposed \
+                     (zmq_msg_* and zmq_send build zmqpool messages)",
                     real.found_in
                 )
             }

@@ -458,20 +458,53 @@ pub extern "C" fn zmqpool_trim() {
     crate::pool::trim();
 }
 
-/// Fills `*out` with process-wide statistics. Returns 0; -1 with EFAULT for
-/// a NULL `out`.
+/// Fills `*out` with process-wide statistics, as far as `size` bytes (pass
+/// `sizeof *out`): a program built against an older, smaller
+/// `zmqpool_stats_t` gets the fields it knows, one built against a newer,
+/// larger one gets zeros past the fields this library has. The header's
+/// `zmqpool_stats(out)` macro passes the size for you. Returns 0; -1 with
+/// EFAULT for a NULL `out`.
 ///
 /// # Safety
-/// `out` is NULL or writable.
+/// `out` is NULL or writable for `size` bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
+pub unsafe extern "C" fn zmqpool_stats_get(out: *mut zmqpool_stats_t, size: usize) -> c_int {
     if out.is_null() {
         return fail(libc::EFAULT, -1);
     }
-    // SAFETY: non-null and writable by the contract.
-    unsafe { out.write(crate::pool::stats::snapshot()) };
+    let snapshot = crate::pool::stats::snapshot();
+    let ours = core::mem::size_of::<zmqpool_stats_t>();
+    // SAFETY: `out` is writable for `size` bytes by the contract; the copy
+    // reads at most `ours` bytes of the local snapshot.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            &snapshot as *const zmqpool_stats_t as *const u8,
+            out as *mut u8,
+            size.min(ours),
+        );
+        if size > ours {
+            core::ptr::write_bytes((out as *mut u8).add(ours), 0, size - ours);
+        }
+    }
     0
 }
+
+/// The statistics of zmqpool 0.1: fills only the first eight fields
+/// (`allocations` to `threads`, 64 bytes), the struct as that version
+/// defined it, so programs built against it keep working. New code gets
+/// `zmqpool_stats_get` through the header's `zmqpool_stats(out)` macro.
+///
+/// # Safety
+/// `out` is NULL or writable for 64 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe { zmqpool_stats_get(out, STATS_0_1_SIZE) }
+}
+
+/// Size of `zmqpool_stats_t` in zmqpool 0.1 (eight `uint64_t`).
+const STATS_0_1_SIZE: usize = 64;
+const _: () = assert!(core::mem::offset_of!(zmqpool_stats_t, threads) + 8 == STATS_0_1_SIZE);
 
 /// Prints the statistics, human-readable, to stderr (what
 /// `ZMQPOOL_SHOW_STATS=1` prints at exit).
