@@ -58,11 +58,10 @@ run() { # config bench transport size
       lat) echo NA; return ;;
     esac
   fi
-  if [ -n "$preload" ]; then
-    LD_PRELOAD="$preload" "${bin[@]}" "$3" "$size" "$count" "${mode[@]}"
-  else
-    "${bin[@]}" "$3" "$size" "$count" "${mode[@]}"
-  fi
+  # A run that hangs or fails is reported as missing (NA), never as a figure.
+  local value
+  value=$(env ${preload:+LD_PRELOAD=$preload} timeout 120 "${bin[@]}" "$3" "$size" "$count" "${mode[@]}") || value=""
+  echo "${value:-NA}"
 }
 
 echo "bench,transport,size,config,run,value" > "$OUT/raw.csv"

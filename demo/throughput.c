@@ -30,7 +30,22 @@ struct sender_args
     long count;
     int with_zmq_send;
     int send_floor;
+    /* Set by the receiver once it has every message: the sender keeps its
+     * socket open until then (libzmq 4.3.4 now and then loses the last
+     * messages of a PUSH socket closed right after sending over ipc). */
+    pthread_mutex_t lock;
+    pthread_cond_t received;
+    int done;
 };
+
+static void close_when_received (struct sender_args *args, void *push)
+{
+    pthread_mutex_lock (&args->lock);
+    while (!args->done)
+        pthread_cond_wait (&args->received, &args->lock);
+    pthread_mutex_unlock (&args->lock);
+    zmq_close (push);
+}
 
 /* Buffers the send-floor sender copies into, round robin. */
 #define FLOOR_BUFFERS 16
@@ -75,10 +90,10 @@ static void *send_all (void *arg)
             } else if (zmq_send (push, buffer, args->size, 0) < 0)
                 die ("zmq_send");
         }
+        close_when_received (args, push);
         for (k = 0; k < FLOOR_BUFFERS; k++)
             free (copies[k]);
         free (buffer);
-        zmq_close (push);
         return NULL;
     }
     for (i = 0; i < args->count; i++) {
@@ -94,7 +109,7 @@ static void *send_all (void *arg)
         if (zmq_msg_send (&msg, push, 0) < 0)
             die ("zmq_msg_send");
     }
-    zmq_close (push);
+    close_when_received (args, push);
     return NULL;
 }
 
@@ -122,6 +137,9 @@ int main (int argc, char **argv)
         return 2;
     }
     args.context = zmq_ctx_new ();
+    pthread_mutex_init (&args.lock, NULL);
+    pthread_cond_init (&args.received, NULL);
+    args.done = 0;
     args.size = (size_t) strtoul (argv[2], NULL, 10);
     args.count = strtol (argv[3], NULL, 10);
     pull = zmq_socket (args.context, ZMQ_PULL);
@@ -152,6 +170,10 @@ int main (int argc, char **argv)
         zmq_msg_close (&msg);
     }
     clock_gettime (CLOCK_MONOTONIC, &end);
+    pthread_mutex_lock (&args.lock);
+    args.done = 1;
+    pthread_cond_signal (&args.received);
+    pthread_mutex_unlock (&args.lock);
     pthread_join (sender, NULL);
     zmq_close (pull);
     zmq_ctx_term (args.context);
