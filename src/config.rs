@@ -35,7 +35,7 @@ extern "C" fn print_stats_at_exit() {
 
 /// Runs when the library is loaded (linked, preloaded or dlopen'ed).
 extern "C" fn on_load() {
-    pool::install_fork_handlers();
+    pool::init();
     pool::configure_upstream();
     if let Some(cap) = std::env::var("ZMQPOOL_MAX_THREAD_CACHED_BYTES")
         .ok()

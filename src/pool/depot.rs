@@ -10,15 +10,15 @@
 //! 64 MiB) in total; a batch that would exceed it is returned upstream.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
+use super::lock::RawLock;
 use super::size_class::{SizeClass, COUNT};
 use super::Header;
 
 /// The overlay of a free block: header words, then the first payload word
 /// (every class has at least 16 payload bytes).
 #[repr(C)]
-pub(super) struct FreeBlock {
+pub(crate) struct FreeBlock {
     pub next: *mut FreeBlock,
     pub next_batch: *mut FreeBlock,
     pub batch_len: usize,
@@ -77,9 +77,7 @@ impl Stack {
     }
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_CLASS: Mutex<Stack> = Mutex::new(Stack::new());
-static CLASSES: [Mutex<Stack>; COUNT] = [EMPTY_CLASS; COUNT];
+static CLASSES: [RawLock<Stack>; COUNT] = [const { RawLock::new(Stack::new()) }; COUNT];
 static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
 static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(usize::MAX);
 
@@ -111,14 +109,6 @@ pub fn cached_bytes() -> usize {
     CACHED_BYTES.load(Ordering::Relaxed)
 }
 
-fn lock(class: SizeClass) -> std::sync::MutexGuard<'static, Stack> {
-    // A poisoned lock only means a panic elsewhere; the stack is consistent
-    // between operations, so keep using it.
-    CLASSES[class.0]
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Hands in a chain of `len` free blocks of `class` (linked by `next`).
 ///
 /// # Safety
@@ -136,17 +126,31 @@ pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
         return;
     }
     // SAFETY: forwarded from the caller; the stack is ours under the lock.
-    unsafe { lock(class).push_batch(head, len) };
+    CLASSES[class.0].with(|stack| unsafe { stack.push_batch(head, len) });
 }
 
-/// Takes every class's lock, in class order (held across `fork()`).
-pub fn lock_all() -> Vec<std::sync::MutexGuard<'static, Stack>> {
-    (0..COUNT).map(|index| lock(SizeClass(index))).collect()
+/// Takes every class's lock, in class order (before `fork()`).
+pub(super) fn lock_all() {
+    for class in &CLASSES {
+        class.lock();
+    }
+}
+
+/// Releases what [`lock_all`] took (after `fork()`, in parent and child).
+///
+/// # Safety
+/// [`lock_all`] was called by this thread (or, in a forked child, by the
+/// parent's forking thread) and not undone yet.
+pub(super) unsafe fn unlock_all() {
+    for class in CLASSES.iter().rev() {
+        // SAFETY: locked by lock_all, by the contract.
+        unsafe { class.unlock() };
+    }
 }
 
 /// Takes one batch of `class`: its first block and length, or null and 0.
 pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
-    let (head, len) = lock(class).pop_batch();
+    let (head, len) = CLASSES[class.0].with(|stack| stack.pop_batch());
     if head.is_null() {
         return (head, 0);
     }

@@ -1,29 +1,29 @@
-//! `fork()` safety: a child must not inherit a lock some other parent
-//! thread held at the moment of the fork (it would wait forever). Before a
-//! fork the forking thread takes every pool lock (registry, then each depot
-//! class, always in that order); after it, parent and child release them.
-//! The child's copies of other threads' caches are simply never used again.
+//! `fork()` safety. A child must not inherit a lock that another parent
+//! thread held at the moment of the fork (it would wait forever), nor caches
+//! of threads it does not have. Before a fork the forking thread takes every
+//! depot lock (in class order); after it, the parent releases them, and the
+//! child releases them and frees every other thread's record (see
+//! `record.rs`). The handlers allocate nothing, so a fork under memory
+//! pressure behaves like any other.
 
-use std::cell::RefCell;
-use std::sync::{MutexGuard, Once};
+use std::sync::Once;
 
-use super::{depot, stats};
-
-thread_local! {
-    static HELD: RefCell<Option<(stats::RegistryGuard, Vec<MutexGuard<'static, depot::Stack>>)>> =
-        const { RefCell::new(None) };
-}
+use super::{depot, record};
 
 extern "C" fn prepare() {
-    let registry = stats::lock_registry();
-    let classes = depot::lock_all();
-    HELD.with(|held| *held.borrow_mut() = Some((registry, classes)));
+    depot::lock_all();
 }
 
-extern "C" fn release() {
-    // Dropping the guards unlocks; in the child the forking thread is the
-    // only thread and owns these same guards.
-    HELD.with(|held| drop(held.borrow_mut().take()));
+extern "C" fn in_parent() {
+    // SAFETY: prepare() took the locks on this thread.
+    unsafe { depot::unlock_all() };
+}
+
+extern "C" fn in_child() {
+    // SAFETY: the parent's forking thread took the locks in prepare(); this
+    // is that thread in the child (normal mutexes do not check the owner).
+    unsafe { depot::unlock_all() };
+    record::after_fork_in_child();
 }
 
 static INSTALL: Once = Once::new();
@@ -32,6 +32,6 @@ static INSTALL: Once = Once::new();
 pub fn install() {
     INSTALL.call_once(|| {
         // SAFETY: registers plain extern "C" functions without arguments.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+        unsafe { libc::pthread_atfork(Some(prepare), Some(in_parent), Some(in_child)) };
     });
 }

@@ -26,6 +26,8 @@
 mod buffer;
 pub mod depot;
 mod fork;
+mod lock;
+pub(crate) mod record;
 pub mod size_class;
 pub mod stats;
 pub mod thread_cache;
@@ -313,14 +315,21 @@ pub fn configure_upstream() {
     }
 }
 
-/// Makes the pool safe to use in a child after `fork()` (done at load).
-pub fn install_fork_handlers() {
+/// Sets up what the pool needs before any thread uses it (done at load):
+/// the thread-exit key and the fork handlers.
+pub fn init() {
+    record::init();
     fork::install();
 }
 
-/// Gives the calling thread's cached blocks and the depot's back upstream.
+/// Gives cached blocks back upstream: the calling thread's, every other
+/// thread's that is not inside a cache operation right now (see
+/// `record.rs`; needs membarrier), and the depot's.
 pub fn trim() {
     thread_cache::flush_current_thread();
+    for record in record::records() {
+        record.reclaim(|lists| thread_cache::flush(record, lists));
+    }
     depot::drain();
     // SAFETY: mi_collect has no preconditions; `force` also returns memory
     // freed by other threads and gives unused segments back to the OS.

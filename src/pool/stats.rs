@@ -1,16 +1,16 @@
-//! Counters: per thread, written only by their thread, summed on demand.
+//! Counters: per thread record, written only by the record's owner, summed
+//! on demand.
 //!
-//! Each thread's counters live in its cache and are updated with a relaxed
-//! load and store (no read-modify-write: only the owner writes), so the hot
-//! path pays no atomic RMW. Pooled blocks are counted per size class, one
-//! counter bump per allocation and per release; hits, bytes in use and the
-//! totals are derived when a snapshot is taken. A registry lists the live
-//! threads' counters; a thread leaving folds its numbers into the retired
-//! totals under the registry lock before its memory goes away, so a reader
-//! never sees freed counters and never loses a count.
+//! Each record's counters are updated with a relaxed load and store (no
+//! read-modify-write: only the owner writes), so the hot path pays no atomic
+//! RMW. Pooled blocks are counted per size class, one counter bump per
+//! allocation and per release; hits, bytes in use and the totals are derived
+//! when a snapshot is taken. Records are never freed and keep their counts
+//! from owner to owner (see `record.rs`), so a snapshot walks them all and
+//! never loses a count; a thread without a record counts into shared
+//! totals with atomic additions.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use super::size_class::{SizeClass, COUNT};
 
@@ -80,21 +80,6 @@ impl Counters {
             upstream_bytes_freed: ZERO,
             events: [ZERO; EVENTS],
         }
-    }
-
-    fn fields(&self) -> impl Iterator<Item = &AtomicU64> {
-        self.class_allocations
-            .iter()
-            .chain(self.class_frees.iter())
-            .chain([
-                &self.cache_misses,
-                &self.foreign_frees,
-                &self.upstream_allocations,
-                &self.upstream_frees,
-                &self.upstream_bytes_allocated,
-                &self.upstream_bytes_freed,
-            ])
-            .chain(self.events.iter())
     }
 
     /// Adds this set's numbers into `totals`.
@@ -210,85 +195,54 @@ pub struct zmqpool_stats_t {
 /// The Rust name of [`zmqpool_stats_t`].
 pub type Snapshot = zmqpool_stats_t;
 
-/// The live threads' counters.
-pub struct Registry {
-    live: Vec<usize>,
-    cached_in_threads: Vec<usize>,
-}
+/// Counters of threads without a record (exiting, or out of memory for
+/// one): shared, so updated with atomic read-modify-writes (rare paths).
+static UNOWNED: Counters = Counters::new();
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    live: Vec::new(),
-    cached_in_threads: Vec::new(),
-});
-static RETIRED: Counters = Counters::new();
-
-/// The registry's lock, held across `fork()` (see `fork.rs`).
-pub type RegistryGuard = std::sync::MutexGuard<'static, Registry>;
-
-/// Takes the registry's lock.
-pub fn lock_registry() -> RegistryGuard {
-    registry()
-}
-
-fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    REGISTRY
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Lists a thread's counters and its cached-bytes gauge.
-///
-/// # Safety
-/// Both stay valid until [`retire`] is called with the same pointers.
-pub unsafe fn register(counters: *const Counters, cached: *const AtomicU64) {
-    let mut registry = registry();
-    registry.live.push(counters as usize);
-    registry.cached_in_threads.push(cached as usize);
-}
-
-/// Folds a leaving thread's counters into the retired totals.
-///
-/// # Safety
-/// `counters` is null, unregistered, or registered and still valid.
-pub unsafe fn retire(counters: *const Counters) {
-    let mut registry = registry();
-    if let Some(at) = registry.live.iter().position(|&c| c == counters as usize) {
-        registry.live.swap_remove(at);
-        registry.cached_in_threads.swap_remove(at);
-        // SAFETY: registered pointers stay valid until this call returns.
-        let counters = unsafe { &*counters };
-        for (retired, mine) in RETIRED.fields().zip(counters.fields()) {
-            retired.fetch_add(mine.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-    }
-}
-
-/// Counts an event of a thread whose cache is gone (its exit already
-/// folded its counters into the retired totals).
-#[cold]
-pub fn count_retired(event: Event) {
+fn add_unowned(counter: &AtomicU64, by: u64) {
     // Relaxed: a counter, read only for reports.
-    RETIRED.events[event as usize].fetch_add(1, Ordering::Relaxed);
+    counter.fetch_add(by, Ordering::Relaxed);
 }
 
-/// Sums every thread's counters, the retired totals and the depot.
+/// Counts an event of a thread without a record.
+#[cold]
+pub fn count_unowned(event: Event) {
+    add_unowned(&UNOWNED.events[event as usize], 1);
+}
+
+/// Counts an upstream allocation of a thread without a record.
+#[cold]
+pub fn count_unowned_upstream_allocation(size: usize) {
+    add_unowned(&UNOWNED.upstream_allocations, 1);
+    add_unowned(&UNOWNED.upstream_bytes_allocated, size as u64);
+}
+
+/// Counts an upstream release of a thread without a record.
+#[cold]
+pub fn count_unowned_upstream_free(size: usize) {
+    add_unowned(&UNOWNED.upstream_frees, 1);
+    add_unowned(&UNOWNED.upstream_bytes_freed, size as u64);
+}
+
+/// Counts a pooled release of a thread without a record.
+#[cold]
+pub fn count_unowned_class_free(class: SizeClass) {
+    add_unowned(&UNOWNED.class_frees[class.0], 1);
+}
+
+/// Sums every record's counters (records are never freed, so this reads
+/// no freed memory whatever threads come and go), the unowned totals and
+/// the depot.
 pub fn snapshot() -> Snapshot {
-    let registry = registry();
     let mut totals = Totals::default();
     let mut cached = super::depot::cached_bytes() as u64;
-    for (&counters, &gauge) in registry.live.iter().zip(&registry.cached_in_threads) {
-        // SAFETY: registered pointers stay valid while listed, and the list
-        // cannot change while we hold the lock.
-        let (counters, gauge) = unsafe {
-            (
-                &*(counters as *const Counters),
-                &*(gauge as *const AtomicU64),
-            )
-        };
-        counters.add_into(&mut totals);
-        cached += gauge.load(Ordering::Relaxed);
+    let mut threads = 0;
+    for record in super::record::records() {
+        record.counters.add_into(&mut totals);
+        cached += record.cached_bytes.load(Ordering::Relaxed);
+        threads += u64::from(record.is_owned());
     }
-    RETIRED.add_into(&mut totals);
+    UNOWNED.add_into(&mut totals);
     Snapshot {
         allocations: totals
             .pooled_allocations
@@ -304,7 +258,7 @@ pub fn snapshot() -> Snapshot {
             totals.bytes
         },
         bytes_cached: cached,
-        threads: registry.live.len() as u64,
+        threads,
         messages_pooled: totals.events[Event::MessagePooled as usize],
         messages_inline: totals.events[Event::MessageInline as usize],
         messages_user_data: totals.events[Event::MessageUserData as usize],
