@@ -52,7 +52,8 @@ help:
 lib:
 	$(CARGO) build --release --locked
 	$(CARGO) build --release --locked --features malloc-override --target-dir $(MALLOC_TARGET)
-	cp $(MALLOC_TARGET)/release/libzmqpool.so $(LIB_MALLOC)
+	# Replaced, never rewritten in place: a running process may map it.
+	cp $(MALLOC_TARGET)/release/libzmqpool.so $(LIB_MALLOC).tmp && mv -f $(LIB_MALLOC).tmp $(LIB_MALLOC)
 
 $(LIB_SO) $(LIB_A): lib
 

@@ -71,11 +71,12 @@ fn time_decode(wire: &[u8], frames: usize) -> f64 {
     let start = Instant::now();
     let mut at = 0;
     while at < wire.len() {
-        let buffer = decoder.buffer().unwrap();
-        let n = buffer.len().min(wire.len() - at);
-        buffer[..n].copy_from_slice(&wire[at..at + n]);
+        let mut buffer = decoder.buffer().unwrap();
+        let region = buffer.as_mut_slice();
+        let n = region.len().min(wire.len() - at);
+        region[..n].copy_from_slice(&wire[at..at + n]);
         at += n;
-        decoder.commit(n, &mut out).unwrap();
+        buffer.commit(n, &mut out).unwrap();
         decoded += out.len();
         out.clear();
     }

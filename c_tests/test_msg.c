@@ -450,7 +450,7 @@ static void routing_ids_are_nonzero (void)
     CHECK_EQ_INT (zmq_msg_close (&msg), 0);
 }
 
-static void groups_short_long_and_too_long (void)
+static void groups_short_long_and_cut_at_255 (void)
 {
     char name[300];
     zmq_msg_t a, b;
@@ -474,9 +474,20 @@ static void groups_short_long_and_too_long (void)
     CHECK (strcmp (group (&b), name) == 0);
     CHECK_EQ_INT (set_group (&b, "short again"), 0);
     CHECK (strcmp (group (&b), "short again") == 0);
+    /* libzmq 4.3.x reads at most 255 characters (strnlen) and takes that
+     * prefix of a longer name, terminated or not. */
     name[255] = 'x';
     name[256] = '\0';
-    CHECK_FAILS (set_group (&b, name), -1, EINVAL);
+    CHECK_EQ_INT (set_group (&b, name), 0);
+    CHECK_EQ_INT (strlen (group (&b)), 255);
+    CHECK (strncmp (group (&b), name, 255) == 0);
+    {
+        char unterminated[255];
+        memset (unterminated, 'u', sizeof unterminated);
+        CHECK_EQ_INT (set_group (&b, unterminated), 0);
+        CHECK_EQ_INT (strlen (group (&b)), 255);
+        CHECK (group (&b)[0] == 'u');
+    }
     CHECK_FAILS (set_group (&b, NULL), -1, EINVAL);
     CHECK_EQ_INT (zmq_msg_close (&b), 0);
 }
@@ -520,7 +531,7 @@ int main (void)
         RUN (gets_with_null_property_is_einval);
         RUN (init_buffer_copies_the_caller_bytes);
         RUN (routing_ids_are_nonzero);
-        RUN (groups_short_long_and_too_long);
+        RUN (groups_short_long_and_cut_at_255);
     } else {
         SKIP (zmqpool_deviations, "libzmq aborts or lacks these drafts");
     }

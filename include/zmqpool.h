@@ -460,6 +460,10 @@ size_t zmqpool_encoder_encode(struct zmqpool_encoder_t *encoder, unsigned char *
  * A new decoder reading `buf_size` bytes at a time (0: 8192; at least 64)
  * and refusing messages larger than `max_msg_size` bytes (-1: no limit).
  * NULL with ENOMEM or EINVAL.
+ *
+ * Give a decoder that reads from an untrusted peer a limit (libzmq's
+ * `ZMQ_MAXMSGSIZE`): without one, a 9-byte frame header can announce a
+ * body of any size and the decoder tries to allocate it.
  */
 struct zmqpool_decoder_t *zmqpool_decoder_new(size_t buf_size, int64_t max_msg_size);
 
@@ -489,7 +493,12 @@ void zmqpool_decoder_get_buffer(struct zmqpool_decoder_t *decoder,
  * rest), 0 when everything was consumed and more is needed, -1 on error:
  * EPROTO (malformed frame), EMSGSIZE (over max_msg_size), ENOMEM, EAGAIN
  * (the ready message was not taken), EFAULT/EINVAL (bad arguments).
- * After EPROTO or EMSGSIZE the decoder stays failed.
+ * `*processed` is always the number of bytes consumed, also on failure.
+ * After EPROTO or EMSGSIZE the decoder stays failed (a broken stream);
+ * ENOMEM is not sticky: call again with the unconsumed rest (or none) once
+ * memory is available, and the message is made then. A size the machine
+ * can never hold fails with ENOMEM every time: a decoder with a
+ * max_msg_size turns such a peer into EMSGSIZE instead.
  *
  * # Safety
  * `decoder` is NULL or live; `data` is NULL or readable for `size` bytes;

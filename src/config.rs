@@ -1,24 +1,200 @@
-//! Environment variables, read lazily (and once at load for the two that act
-//! at load and exit), in the spirit of mimalloc's `MIMALLOC_*` options.
+//! Settings: environment variables, read once when the library is loaded,
+//! on the loading thread (never lazily from whichever thread comes first:
+//! a C program's `setenv` on another thread would race the read), and
+//! parsed without allocating. A malformed value is reported under
+//! `ZMQPOOL_VERBOSE=1` and its default is used; nothing here can fail.
 //!
-//! | variable | effect |
-//! | --- | --- |
-//! | `ZMQPOOL_BACKEND=pool\|mimalloc\|system` | where blocks come from (default pool) |
-//! | `ZMQPOOL_MAX_CACHED_BYTES=N` | cap on bytes kept for reuse in the depot (default 64 MiB) |
-//! | `ZMQPOOL_MAX_THREAD_CACHED_BYTES=N` | cap on bytes one thread keeps (default 4 MiB) |
-//! | `ZMQPOOL_SHOW_STATS=1` | print the pool's statistics to stderr at exit |
-//! | `ZMQPOOL_VERBOSE=1` | print one line to stderr when the library loads |
+//! | variable | `ZMQPOOL_CONF` key | effect |
+//! | --- | --- | --- |
+//! | `ZMQPOOL_BACKEND=pool\|mimalloc\|system` | `backend` | where blocks come from (default pool) |
+//! | `ZMQPOOL_MAX_CACHED_BYTES=SIZE` | `max_cached` | cap on bytes kept for reuse in the depot |
+//! | `ZMQPOOL_MAX_THREAD_CACHED_BYTES=SIZE` | `thread_cached` | cap on bytes one thread keeps |
+//! | `ZMQPOOL_SHOW_STATS=1` | `show_stats` | print the statistics to stderr at exit |
+//! | `ZMQPOOL_VERBOSE=1` | `verbose` | one line at load, and any malformed setting |
+//!
+//! SIZE is a number of bytes with an optional binary suffix: `512K`,
+//! `64M`, `4MiB`, `1G` (K, KB, KiB: 1024; M: 1024^2; G: 1024^3; any case).
+//! `ZMQPOOL_CONF="max_cached=64M,thread_cached=4M"` sets several at once,
+//! in the style of `MALLOC_CONF`; a separate variable overrides its key.
+//! Before the library's constructor runs (another library's constructor
+//! may use messages first), the defaults apply.
 
-use crate::pool;
+use core::ffi::{c_char, CStr};
 
-/// True when the variable is set to something other than empty or "0".
-fn flag(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
+use crate::pool::{self, Backend};
+
+/// What the environment asked for (None: the default).
+#[derive(Default)]
+struct Settings {
+    backend: Option<Backend>,
+    max_cached: Option<usize>,
+    thread_cached: Option<usize>,
+    show_stats: bool,
+    verbose: bool,
+}
+
+/// A setting that could not be parsed: its name and (the start of) its
+/// value, kept in fixed storage so reporting allocates nothing.
+#[derive(Clone, Copy)]
+struct Malformed {
+    name: &'static str,
+    value: [u8; 48],
+    len: usize,
+}
+
+const MAX_MALFORMED: usize = 8;
+
+struct Problems {
+    list: [Option<Malformed>; MAX_MALFORMED],
+    count: usize,
+}
+
+impl Problems {
+    fn note(&mut self, name: &'static str, value: &[u8]) {
+        if self.count < MAX_MALFORMED {
+            let mut kept = Malformed {
+                name,
+                value: [0; 48],
+                len: value.len().min(48),
+            };
+            kept.value[..kept.len].copy_from_slice(&value[..kept.len]);
+            self.list[self.count] = Some(kept);
+        }
+        self.count += 1;
+    }
+}
+
+/// The variable's bytes, if set.
+fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: `name` is NUL-terminated; getenv returns null or a C string
+    // from the environment, which lives until the environment is changed
+    // (not while the library loads).
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: non-null, NUL-terminated (above).
+    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value as *const c_char) }.to_bytes())
+}
+
+fn trim(text: &[u8]) -> &[u8] {
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let end = text
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |at| at + 1);
+    &text[start..end]
+}
+
+/// A size: decimal digits and an optional binary suffix (see the module
+/// documentation). None for anything else, or a value beyond `usize`.
+pub(crate) fn parse_size(text: &[u8]) -> Option<usize> {
+    let text = trim(text);
+    let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut value: usize = 0;
+    for &digit in &text[..digits] {
+        value = value
+            .checked_mul(10)?
+            .checked_add(usize::from(digit - b'0'))?;
+    }
+    let suffix = trim(&text[digits..]);
+    let unit: usize = match suffix.to_ascii_lowercase().as_slice() {
+        b"" | b"b" => 1,
+        b"k" | b"kb" | b"kib" => 1 << 10,
+        b"m" | b"mb" | b"mib" => 1 << 20,
+        b"g" | b"gb" | b"gib" => 1 << 30,
+        _ => return None,
+    };
+    value.checked_mul(unit)
+}
+
+/// A flag: empty or "0" is off, "1" (or any other value) on.
+fn parse_flag(text: &[u8]) -> bool {
+    let text = trim(text);
+    !text.is_empty() && text != b"0"
+}
+
+fn parse_backend(text: &[u8]) -> Option<Backend> {
+    core::str::from_utf8(trim(text))
+        .ok()
+        .and_then(Backend::from_name)
+}
+
+impl Settings {
+    /// Applies one `key=value` (from ZMQPOOL_CONF, or a variable's value
+    /// under its key); `name` is what a report calls it.
+    fn set(&mut self, key: &[u8], value: &[u8], name: &'static str, problems: &mut Problems) {
+        let ok = match key {
+            b"backend" => parse_backend(value)
+                .map(|b| self.backend = Some(b))
+                .is_some(),
+            b"max_cached" => parse_size(value)
+                .map(|n| self.max_cached = Some(n))
+                .is_some(),
+            b"thread_cached" => parse_size(value)
+                .map(|n| self.thread_cached = Some(n))
+                .is_some(),
+            b"show_stats" => {
+                self.show_stats = parse_flag(value);
+                true
+            }
+            b"verbose" => {
+                self.verbose = parse_flag(value);
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            problems.note(name, value);
+        }
+    }
+
+    fn read(problems: &mut Problems) -> Settings {
+        let mut settings = Settings::default();
+        if let Some(conf) = getenv(c"ZMQPOOL_CONF") {
+            for item in conf
+                .split(|&b| b == b',')
+                .map(trim)
+                .filter(|i| !i.is_empty())
+            {
+                match item.iter().position(|&b| b == b'=') {
+                    Some(at) => {
+                        settings.set(trim(&item[..at]), &item[at + 1..], "ZMQPOOL_CONF", problems)
+                    }
+                    None => problems.note("ZMQPOOL_CONF", item),
+                }
+            }
+        }
+        let variables: [(&CStr, &[u8], &'static str); 5] = [
+            (c"ZMQPOOL_BACKEND", b"backend", "ZMQPOOL_BACKEND"),
+            (
+                c"ZMQPOOL_MAX_CACHED_BYTES",
+                b"max_cached",
+                "ZMQPOOL_MAX_CACHED_BYTES",
+            ),
+            (
+                c"ZMQPOOL_MAX_THREAD_CACHED_BYTES",
+                b"thread_cached",
+                "ZMQPOOL_MAX_THREAD_CACHED_BYTES",
+            ),
+            (c"ZMQPOOL_SHOW_STATS", b"show_stats", "ZMQPOOL_SHOW_STATS"),
+            (c"ZMQPOOL_VERBOSE", b"verbose", "ZMQPOOL_VERBOSE"),
+        ];
+        for (variable, key, name) in variables {
+            if let Some(value) = getenv(variable) {
+                settings.set(key, value, name, problems);
+            }
+        }
+        settings
+    }
 }
 
 /// Writes a line to stderr, ignoring failure: `eprintln!` panics (and so
 /// aborts the host process) when stderr is closed, which a library loaded
-/// into any program must never do.
+/// into any program must never do. Allocates nothing.
 pub fn to_stderr(args: core::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{args}");
@@ -36,46 +212,41 @@ extern "C" fn print_stats_at_exit() {
 /// Runs when the library is loaded (linked, preloaded or dlopen'ed).
 extern "C" fn on_load() {
     pool::init();
-    pool::configure_upstream();
-    if let Some(cap) = std::env::var("ZMQPOOL_MAX_THREAD_CACHED_BYTES")
-        .ok()
-        .and_then(|text| text.trim().parse::<usize>().ok())
-    {
+    let mut problems = Problems {
+        list: [None; MAX_MALFORMED],
+        count: 0,
+    };
+    let settings = Settings::read(&mut problems);
+    if let Some(backend) = settings.backend {
+        pool::set_backend(backend);
+    }
+    if let Some(cap) = settings.max_cached {
+        pool::depot::set_max_cached_bytes(cap);
+    }
+    if let Some(cap) = settings.thread_cached {
         pool::thread_cache::set_max_thread_cached_bytes(cap);
     }
+    pool::configure_upstream();
     let detection = crate::msg::libzmq::detect_at_load();
-    if flag("ZMQPOOL_VERBOSE") {
-        use crate::msg::libzmq::{version, Detection};
-        let libzmq = match &detection {
-            Detection::Absent => "no libzmq loaded yet; looked for again when a message \
-                                   needs it"
-                .to_owned(),
-            Detection::Compatible(real) => {
-                let (major, minor, patch) = version(real);
-                format!(
-                    "libzmq {major}.{minor}.{patch} in {}, layout checked: interposed \
-                     (zmq_msg_* and zmq_send build zmqpool messages)",
-                    real.found_in
-                )
-            }
-            Detection::PassThrough(real, why) => {
-                let (major, minor, patch) = version(real);
-                format!(
-                    "libzmq {major}.{minor}.{patch} in {} has another message layout ({why}): \
-                     passing every zmq_msg_* call through to it",
-                    real.found_in
-                )
-            }
-        };
+    if settings.verbose {
         to_stderr(format_args!(
-            "zmqpool {}: loaded into pid {} (backend {:?}, cache cap {} bytes; {libzmq})",
+            "zmqpool {}: loaded into pid {} (backend {:?}, depot cap {} bytes, thread cap {} bytes)",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             pool::backend(),
-            pool::depot::max_cached_bytes()
+            pool::depot::max_cached_bytes(),
+            pool::thread_cache::max_thread_cached_bytes(),
         ));
+        crate::msg::libzmq::report(&detection);
+        for problem in problems.list.iter().flatten() {
+            to_stderr(format_args!(
+                "zmqpool: ignored malformed {}={} (the default is used)",
+                problem.name,
+                core::str::from_utf8(&problem.value[..problem.len]).unwrap_or("(not UTF-8)"),
+            ));
+        }
     }
-    if flag("ZMQPOOL_SHOW_STATS") {
+    if settings.show_stats {
         // SAFETY: registers a plain extern "C" function with no arguments.
         unsafe { libc::atexit(print_stats_at_exit) };
     }
@@ -84,3 +255,40 @@ extern "C" fn on_load() {
 #[used]
 #[link_section = ".init_array"]
 static ON_LOAD: extern "C" fn() = on_load;
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes_in_any_case() {
+        assert_eq!(parse_size(b"123"), Some(123));
+        assert_eq!(parse_size(b" 512K "), Some(512 << 10));
+        assert_eq!(parse_size(b"64M"), Some(64 << 20));
+        assert_eq!(parse_size(b"4MiB"), Some(4 << 20));
+        assert_eq!(parse_size(b"4mib"), Some(4 << 20));
+        assert_eq!(parse_size(b"2 GB"), Some(2 << 30));
+        assert_eq!(parse_size(b"7b"), Some(7));
+    }
+
+    #[test]
+    fn malformed_sizes_are_refused() {
+        for text in [
+            &b""[..],
+            b"M",
+            b"-1",
+            b"12X",
+            b"1.5M",
+            b"99999999999999999999",
+            b"16777216T",
+        ] {
+            assert_eq!(
+                parse_size(text),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        assert_eq!(parse_size(b"17179869184G"), None);
+    }
+}

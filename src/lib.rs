@@ -5,12 +5,16 @@
 //!   plus [`msg::Message`], a safe owner for Rust users.
 //! - [`pool`]: the allocator behind message bodies and control blocks, with
 //!   [`pool::PoolBuffer`], a safe owner of one block.
-//! - `ffi`: the exported C functions (see `include/zmqpool.h`).
+//! - `ffi`: the exported C functions (see `include/zmqpool.h`), behind the
+//!   default feature `capi`: a Rust program that only wants the pool or
+//!   the codec builds without it and exports nothing.
 //! - `config`: environment variables.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod config;
+/// The C ABI (feature `capi`, on by default): the exported functions.
+#[cfg(feature = "capi")]
 pub mod ffi;
 /// cbindgen:ignore
 /// (only in libzmqpool-malloc.so; the functions are declared by <stdlib.h>)

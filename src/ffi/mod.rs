@@ -5,7 +5,7 @@
 //! errno set. Nothing here panics: the release build aborts on panic, and no
 //! code path below has one.
 
-use core::ffi::{c_char, c_int, c_void, CStr};
+use core::ffi::{c_char, c_int, c_void};
 
 use crate::msg::{self, layout::Msg, Errno};
 
@@ -50,17 +50,61 @@ pub struct zmq_msg_t {
 const _: () = assert!(core::mem::size_of::<zmq_msg_t>() == core::mem::size_of::<Msg>());
 const _: () = assert!(core::mem::align_of::<zmq_msg_t>() == core::mem::align_of::<Msg>());
 
-/// The message behind a C pointer, or EFAULT for null or misaligned ones.
+/// Runs `body` on the message at `msg`: in place when the pointer is
+/// 8-aligned (always, for a `zmq_msg_t` the compiler placed), otherwise on
+/// an aligned copy that is written back afterwards, since libzmq works on a
+/// message at any address on x86-64 and a Rust reference may not. EFAULT
+/// for NULL.
 ///
 /// # Safety
-/// A non-null, aligned `msg` points at 64 writable bytes not aliased by any
-/// live Rust reference.
-unsafe fn message<'a>(msg: *mut zmq_msg_t) -> Result<&'a mut Msg, Errno> {
-    if msg.is_null() || (msg as usize) % core::mem::align_of::<Msg>() != 0 {
+/// A non-null `msg` points at 64 writable bytes not aliased by any live
+/// Rust reference.
+#[inline(always)]
+unsafe fn with_message<R>(
+    msg: *mut zmq_msg_t,
+    body: impl FnOnce(&mut Msg) -> Result<R, Errno>,
+) -> Result<R, Errno> {
+    if msg.is_null() {
         return Err(Errno(libc::EFAULT));
     }
-    // SAFETY: checked non-null and aligned; the caller vouches for the rest.
-    Ok(unsafe { &mut *(msg as *mut Msg) })
+    let msg = msg as *mut Msg;
+    if msg.is_aligned() {
+        // SAFETY: non-null and aligned; the caller vouches for the rest.
+        return body(unsafe { &mut *msg });
+    }
+    // SAFETY: the caller vouches for the 64 bytes; read and written back
+    // without assuming alignment. The copy holds the same pointers, which
+    // stay valid wherever the 64 bytes live (a message has no pointer into
+    // itself).
+    unsafe {
+        let mut copy = msg.read_unaligned();
+        let result = body(&mut copy);
+        msg.write_unaligned(copy);
+        result
+    }
+}
+
+/// [`with_message`] for functions that only read the message (a `const`
+/// pointer in C): `body` gets a shared reference, or a copy when `msg` is
+/// not aligned, and nothing is written back.
+///
+/// # Safety
+/// A non-null `msg` points at 64 readable bytes holding a message.
+#[inline(always)]
+unsafe fn with_message_read<R>(
+    msg: *const zmq_msg_t,
+    body: impl FnOnce(&Msg) -> R,
+) -> Result<R, Errno> {
+    if msg.is_null() {
+        return Err(Errno(libc::EFAULT));
+    }
+    let msg = msg as *const Msg;
+    if msg.is_aligned() {
+        // SAFETY: non-null and aligned; the caller vouches for the rest.
+        return Ok(body(unsafe { &*msg }));
+    }
+    // SAFETY: as above, read without assuming alignment.
+    Ok(body(&unsafe { msg.read_unaligned() }))
 }
 
 fn status(result: Result<(), Errno>) -> c_int {
@@ -86,7 +130,12 @@ fn fail<T>(errno: c_int, value: T) -> T {
 pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
     pass!(init(msg.cast()));
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.map(msg::init))
+    status(unsafe {
+        with_message(msg, |m| {
+            msg::init(m);
+            Ok(())
+        })
+    })
 }
 
 /// Initialises a message with an uninitialised body of `size` bytes: inline
@@ -100,7 +149,7 @@ pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
 pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> c_int {
     pass!(init_size(msg.cast(), size));
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.and_then(|m| msg::init_size(m, size)))
+    status(unsafe { with_message(msg, |m| msg::init_size(m, size)) })
 }
 
 /// Initialises a message holding a copy of `size` bytes at `buf`. Returns 0;
@@ -117,7 +166,8 @@ pub unsafe extern "C" fn zmq_msg_init_buffer(
 ) -> c_int {
     pass_draft!(init_buffer(msg.cast(), buf, size), -1);
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.and_then(|m| unsafe { msg::init_buffer(m, buf, size) }))
+    // SAFETY: forwarded from the caller (msg and buf).
+    status(unsafe { with_message(msg, |m| msg::init_buffer(m, buf, size)) })
 }
 
 /// Initialises a message over caller memory, without copying. With `ffn`
@@ -139,7 +189,7 @@ pub unsafe extern "C" fn zmq_msg_init_data(
 ) -> c_int {
     pass!(init_data(msg.cast(), data, size, ffn, hint));
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.and_then(|m| msg::init_data(m, data, size, ffn, hint)))
+    status(unsafe { with_message(msg, |m| msg::init_data(m, data, size, ffn, hint)) })
 }
 
 /// Releases a message; the body is freed when its last reference goes.
@@ -153,7 +203,8 @@ pub unsafe extern "C" fn zmq_msg_init_data(
 pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
     pass!(close(msg.cast()));
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.and_then(|m| unsafe { msg::close(m) }))
+    // SAFETY: forwarded from the caller (a message as close requires).
+    status(unsafe { with_message(msg, |m| msg::close(m)) })
 }
 
 /// Moves `src` into `dest` (closing what `dest` held); `src` becomes empty.
@@ -166,16 +217,16 @@ pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
     pass!(move_(dest.cast(), src.cast()));
     if dest == src {
         // SAFETY: forwarded from the caller; one reference to one message.
-        return status(unsafe { message(dest) }.and_then(|m| unsafe { msg::move_onto_itself(m) }));
+        return status(unsafe { with_message(dest, |m| msg::move_onto_itself(m)) });
     }
-    // SAFETY: forwarded from the caller; the two messages are distinct.
-    let result = unsafe { message(dest) }.and_then(|dest| {
-        // SAFETY: as above.
-        let src = unsafe { message(src) }?;
-        // SAFETY: both checked and distinct.
-        unsafe { msg::move_to(dest, src) }
-    });
-    status(result)
+    // SAFETY: forwarded from the caller; the two messages are distinct
+    // (distinct 8-byte-aligned... or not: the 64 bytes may not overlap, as
+    // in libzmq, whose move copies them whole).
+    status(unsafe {
+        with_message(dest, |dest| {
+            with_message(src, |src| msg::move_to(dest, src))
+        })
+    })
 }
 
 /// Makes `dest` share `src`'s body (closing what `dest` held); no bytes are
@@ -191,16 +242,14 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
         // libzmq would release the body and then use it; a no-op is the
         // meaning a caller can have intended.
         // SAFETY: forwarded from the caller.
-        return status(unsafe { message(dest) }.and_then(|m| msg::check(m)));
+        return status(unsafe { with_message(dest, |m| msg::check(m)) });
     }
     // SAFETY: forwarded from the caller; the two messages are distinct.
-    let result = unsafe { message(dest) }.and_then(|dest| {
-        // SAFETY: as above.
-        let src = unsafe { message(src) }?;
-        // SAFETY: both checked and distinct.
-        unsafe { msg::copy_to(dest, src) }
-    });
-    status(result)
+    status(unsafe {
+        with_message(dest, |dest| {
+            with_message(src, |src| msg::copy_to(dest, src))
+        })
+    })
 }
 
 /// The message body. NULL with EFAULT if `msg` is NULL or has no body
@@ -211,10 +260,11 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
     pass!(data(msg.cast()));
-    if msg.is_null() || (msg as usize) % core::mem::align_of::<Msg>() != 0 {
+    if msg.is_null() {
         return fail(libc::EFAULT, core::ptr::null_mut());
     }
-    // SAFETY: checked non-null and aligned; the caller vouches for the rest.
+    // SAFETY: non-null; the caller vouches for the rest (read in place,
+    // at any alignment).
     let data = unsafe { msg::data(msg as *mut Msg) };
     if data.is_null() {
         return fail(libc::EFAULT, data);
@@ -231,7 +281,7 @@ pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
 pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
     pass!(size(msg.cast()));
     // SAFETY: forwarded from the caller; only read.
-    match unsafe { message(msg as *mut zmq_msg_t) }.map(|m| msg::size(m)) {
+    match unsafe { with_message_read(msg, |m| msg::size(m)) } {
         Ok(Some(size)) => size,
         _ => fail(libc::EFAULT, 0),
     }
@@ -246,8 +296,8 @@ pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
 pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
     pass!(more(msg.cast()));
     // SAFETY: forwarded from the caller; only read.
-    match unsafe { message(msg as *mut zmq_msg_t) } {
-        Ok(m) => msg::more(m) as c_int,
+    match unsafe { with_message_read(msg, msg::more) } {
+        Ok(more) => more as c_int,
         Err(Errno(errno)) => fail(errno, -1),
     }
 }
@@ -262,7 +312,7 @@ pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
 pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> c_int {
     pass!(get(msg.cast(), property));
     // SAFETY: forwarded from the caller; only read.
-    match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| msg::get(m, property)) {
+    match unsafe { with_message_read(msg, |m| msg::get(m, property)) }.and_then(|r| r) {
         Ok(value) => value,
         Err(Errno(errno)) => fail(errno, -1),
     }
@@ -278,8 +328,8 @@ pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, property: c_int, value
     pass!(set(msg.cast(), property, value));
     let _ = (property, value);
     // SAFETY: forwarded from the caller.
-    match unsafe { message(msg) } {
-        Ok(_) => fail(libc::EINVAL, -1),
+    match unsafe { with_message_read(msg, |_| ()) } {
+        Ok(()) => fail(libc::EINVAL, -1),
         Err(Errno(errno)) => fail(errno, -1),
     }
 }
@@ -300,9 +350,8 @@ pub unsafe extern "C" fn zmq_msg_gets(
     if property.is_null() {
         return fail(libc::EINVAL, core::ptr::null());
     }
-    // SAFETY: forwarded from the caller; only read.
-    match unsafe { message(msg as *mut zmq_msg_t) }.and_then(|m| unsafe { msg::gets(m, property) })
-    {
+    // SAFETY: forwarded from the caller (message and property); only read.
+    match unsafe { with_message_read(msg, |m| msg::gets(m, property)) }.and_then(|r| r) {
         Ok(value) => value,
         Err(Errno(errno)) => fail(errno, core::ptr::null()),
     }
@@ -316,8 +365,8 @@ pub unsafe extern "C" fn zmq_msg_gets(
 pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
     pass_draft!(routing_id(msg.cast()), 0);
     // SAFETY: forwarded from the caller.
-    match unsafe { message(msg) } {
-        Ok(m) => msg::routing_id(m),
+    match unsafe { with_message_read(msg, msg::routing_id) } {
+        Ok(id) => id,
         Err(Errno(errno)) => fail(errno, 0),
     }
 }
@@ -330,7 +379,7 @@ pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
 pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id: u32) -> c_int {
     pass_draft!(set_routing_id(msg.cast(), routing_id), -1);
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.and_then(|m| msg::set_routing_id(m, routing_id)))
+    status(unsafe { with_message(msg, |m| msg::set_routing_id(m, routing_id)) })
 }
 
 /// The group (RADIO/DISH), "" if none. NULL with EFAULT for a NULL `msg`.
@@ -340,11 +389,12 @@ pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id:
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
     pass_draft!(group(msg.cast()), core::ptr::null());
-    // SAFETY: forwarded from the caller.
-    match unsafe { message(msg) } {
-        Ok(m) => msg::group(m),
-        Err(Errno(errno)) => fail(errno, core::ptr::null()),
+    if msg.is_null() {
+        return fail(libc::EFAULT, core::ptr::null());
     }
+    // SAFETY: non-null; the caller vouches for the rest (read in place: a
+    // short name lives inside the message, and its address is returned).
+    unsafe { msg::group(msg as *const Msg) }
 }
 
 /// Sets the group. Returns 0; -1 with EINVAL if `group` is NULL or longer
@@ -358,10 +408,16 @@ pub unsafe extern "C" fn zmq_msg_set_group(msg: *mut zmq_msg_t, group: *const c_
     if group.is_null() {
         return fail(libc::EINVAL, -1);
     }
-    // SAFETY: checked non-null; the caller vouches it is NUL-terminated.
-    let name = unsafe { CStr::from_ptr(group) };
+    // libzmq 4.3.x reads at most ZMQ_GROUP_MAX_LENGTH characters (strnlen)
+    // and takes that prefix of a longer name.
+    // SAFETY: non-null; the caller vouches for a C string, of which strnlen
+    // reads at most 255 bytes, as libzmq does.
+    let name = unsafe {
+        let len = libc::strnlen(group, crate::msg::layout::GROUP_MAX_LENGTH);
+        core::slice::from_raw_parts(group as *const u8, len)
+    };
     // SAFETY: forwarded from the caller.
-    status(unsafe { message(msg) }.and_then(|m| msg::set_group(m, name)))
+    status(unsafe { with_message(msg, |m| msg::set_group(m, name)) })
 }
 
 /// Sends `len` bytes from `buf` as one message part on `socket`, exactly as

@@ -3,9 +3,35 @@
 
 use core::ffi::{c_int, c_uchar};
 
-use super::{fail, message, zmq_msg_t};
+use super::{fail, with_message, zmq_msg_t};
 use crate::msg::{self, Errno};
 use crate::zmtp::{Decoder, Encoder};
+
+/// Moves `value` into a pool block: NULL with ENOMEM when memory is
+/// exhausted (a `Box` would abort the host process instead).
+fn into_pool_block<T>(value: T) -> *mut T {
+    const { assert!(core::mem::align_of::<T>() <= crate::pool::ALIGNMENT) };
+    let block = crate::pool::alloc(core::mem::size_of::<T>()) as *mut T;
+    if block.is_null() {
+        // `value` is dropped here, releasing what it holds.
+        return fail(libc::ENOMEM, core::ptr::null_mut());
+    }
+    // SAFETY: a fresh pool block, sized for T and aligned (at least 16).
+    unsafe { block.write(value) };
+    block
+}
+
+/// Drops what [`into_pool_block`] made and returns its block.
+///
+/// # Safety
+/// `block` came from `into_pool_block` and is not used again.
+unsafe fn drop_pool_block<T>(block: *mut T) {
+    // SAFETY: by the contract, a live T in a pool block, dropped once.
+    unsafe {
+        core::ptr::drop_in_place(block);
+        crate::pool::dealloc(block as *mut u8);
+    }
+}
 
 /// A ZMTP frame encoder (opaque).
 #[allow(non_camel_case_types)]
@@ -20,7 +46,7 @@ pub struct zmqpool_decoder_t(Decoder);
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_encoder_new(batch_size: usize) -> *mut zmqpool_encoder_t {
     match Encoder::new(batch_size) {
-        Ok(encoder) => Box::into_raw(Box::new(zmqpool_encoder_t(encoder))),
+        Ok(encoder) => into_pool_block(zmqpool_encoder_t(encoder)),
         Err(Errno(errno)) => fail(errno, core::ptr::null_mut()),
     }
 }
@@ -32,8 +58,8 @@ pub extern "C" fn zmqpool_encoder_new(batch_size: usize) -> *mut zmqpool_encoder
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_encoder_destroy(encoder: *mut zmqpool_encoder_t) {
     if !encoder.is_null() {
-        // SAFETY: by the contract, a live encoder from Box::into_raw.
-        drop(unsafe { Box::from_raw(encoder) });
+        // SAFETY: by the contract, from zmqpool_encoder_new, destroyed once.
+        unsafe { drop_pool_block(encoder) };
     }
 }
 
@@ -54,9 +80,8 @@ pub unsafe extern "C" fn zmqpool_encoder_load_msg(
     let Some(encoder) = (unsafe { encoder.as_mut() }) else {
         return fail(libc::EFAULT, -1);
     };
-    // SAFETY: forwarded from the caller.
-    let result = unsafe { message(msg) }.and_then(|m| unsafe { encoder.0.load_msg(m) });
-    super::status(result)
+    // SAFETY: forwarded from the caller (a message as load_msg requires).
+    super::status(unsafe { with_message(msg, |m| encoder.0.load_msg(m)) })
 }
 
 /// Encodes the loaded message. With `*data` NULL the encoder supplies the
@@ -87,13 +112,17 @@ pub unsafe extern "C" fn zmqpool_encoder_encode(
 /// A new decoder reading `buf_size` bytes at a time (0: 8192; at least 64)
 /// and refusing messages larger than `max_msg_size` bytes (-1: no limit).
 /// NULL with ENOMEM or EINVAL.
+///
+/// Give a decoder that reads from an untrusted peer a limit (libzmq's
+/// `ZMQ_MAXMSGSIZE`): without one, a 9-byte frame header can announce a
+/// body of any size and the decoder tries to allocate it.
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_decoder_new(
     buf_size: usize,
     max_msg_size: i64,
 ) -> *mut zmqpool_decoder_t {
     match Decoder::new(buf_size, max_msg_size) {
-        Ok(decoder) => Box::into_raw(Box::new(zmqpool_decoder_t(decoder))),
+        Ok(decoder) => into_pool_block(zmqpool_decoder_t(decoder)),
         Err(Errno(errno)) => fail(errno, core::ptr::null_mut()),
     }
 }
@@ -106,8 +135,8 @@ pub extern "C" fn zmqpool_decoder_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_decoder_destroy(decoder: *mut zmqpool_decoder_t) {
     if !decoder.is_null() {
-        // SAFETY: by the contract, a live decoder from Box::into_raw.
-        drop(unsafe { Box::from_raw(decoder) });
+        // SAFETY: by the contract, from zmqpool_decoder_new, destroyed once.
+        unsafe { drop_pool_block(decoder) };
     }
 }
 
@@ -142,7 +171,12 @@ pub unsafe extern "C" fn zmqpool_decoder_get_buffer(
 /// rest), 0 when everything was consumed and more is needed, -1 on error:
 /// EPROTO (malformed frame), EMSGSIZE (over max_msg_size), ENOMEM, EAGAIN
 /// (the ready message was not taken), EFAULT/EINVAL (bad arguments).
-/// After EPROTO or EMSGSIZE the decoder stays failed.
+/// `*processed` is always the number of bytes consumed, also on failure.
+/// After EPROTO or EMSGSIZE the decoder stays failed (a broken stream);
+/// ENOMEM is not sticky: call again with the unconsumed rest (or none) once
+/// memory is available, and the message is made then. A size the machine
+/// can never hold fails with ENOMEM every time: a decoder with a
+/// max_msg_size turns such a peer into EMSGSIZE instead.
 ///
 /// # Safety
 /// `decoder` is NULL or live; `data` is NULL or readable for `size` bytes;
@@ -165,11 +199,10 @@ pub unsafe extern "C" fn zmqpool_decoder_decode(
         return fail(libc::EINVAL, -1);
     }
     // SAFETY: forwarded from the caller.
-    match unsafe { decoder.0.decode(data, size) } {
-        Ok((used, ready)) => {
-            *processed = used;
-            c_int::from(ready)
-        }
+    let (used, result) = unsafe { decoder.0.decode(data, size) };
+    *processed = used;
+    match result {
+        Ok(ready) => c_int::from(ready),
         Err(Errno(errno)) => fail(errno, -1),
     }
 }
@@ -190,24 +223,18 @@ pub unsafe extern "C" fn zmqpool_decoder_take_msg(
         return fail(libc::EFAULT, -1);
     };
     // SAFETY: forwarded from the caller.
-    let target = match unsafe { message(msg) } {
-        Ok(target) => target,
-        Err(Errno(errno)) => return fail(errno, -1),
+    let result = unsafe {
+        with_message(msg, |target| {
+            if !decoder.0.is_ready() {
+                return Err(Errno(libc::EAGAIN));
+            }
+            // What `msg` held is closed first: if that fails, the ready
+            // message stays in the decoder rather than being lost.
+            // SAFETY: the caller vouches `msg` is a message (M1-M6).
+            msg::close(target)?;
+            *target = decoder.0.take().ok_or(Errno(libc::EAGAIN))?;
+            Ok(())
+        })
     };
-    if !decoder.0.is_ready() {
-        return fail(libc::EAGAIN, -1);
-    }
-    // What `msg` held is closed first: if that fails, the ready message
-    // stays in the decoder rather than being lost.
-    // SAFETY: `target` is NULL-checked; the caller vouches it is a message.
-    if let Err(Errno(errno)) = unsafe { msg::close(target) } {
-        return fail(errno, -1);
-    }
-    match decoder.0.take() {
-        Some(ready) => {
-            *target = ready;
-            0
-        }
-        None => fail(libc::EAGAIN, -1),
-    }
+    super::status(result)
 }

@@ -149,6 +149,16 @@ const _: () = assert!(offset_of!(Content, refcnt) == 32);
 const _: () = assert!(offset_of!(LongGroup, refcnt) == 256);
 const _: () = assert!(size_of::<LongGroup>() == 260);
 
+/// Byte offsets in the message, for reads that cannot assume alignment.
+pub(crate) const PAYLOAD_AT: usize = 8;
+pub(crate) const KIND_AT: usize = 42;
+pub(crate) const GROUP_AT: usize = 48;
+pub(crate) const LONG_GROUP_AT: usize = 56;
+const _: () = assert!(offset_of!(Msg, payload) == PAYLOAD_AT);
+const _: () = assert!(offset_of!(Msg, kind) == KIND_AT);
+const _: () = assert!(offset_of!(Msg, group) == GROUP_AT);
+const _: () = assert!(GROUP_AT + 1 + LONG_GROUP_PTR_AT == LONG_GROUP_AT);
+
 /// Offset of the long-group pointer inside [`Group::bytes`] (byte 56 of the message).
 const LONG_GROUP_PTR_AT: usize = 7;
 /// Offset of the cmsg size inside the payload (byte 16 of the message).

@@ -1,10 +1,11 @@
-//! The real libzmq, for what only it can do, and the check that its
-//! messages are laid out the way zmqpool writes them.
+//! The real libzmq (or libzmqs), for what only it can do, and the check
+//! that its messages are laid out the way zmqpool writes them.
 //!
 //! Messages received over tcp/ipc carry a pointer to libzmq's C++
 //! `metadata_t`; adding or dropping a reference to it, destroying it, or
-//! looking up a property needs libzmq's own code. Those operations are handed
-//! to the libzmq in the process, found in this order:
+//! looking up a property needs libzmq's own code, and `zmq_send` hands its
+//! message to libzmq's `zmq_msg_send`. The libzmq in the process is found in
+//! this order:
 //!
 //! 1. the next definition after zmqpool in the global search order
 //!    (`dlsym(RTLD_NEXT)`: zmqpool linked or preloaded ahead of libzmq);
@@ -18,19 +19,32 @@
 //! at. A search that finds nothing is not remembered: libzmq may be loaded
 //! later.
 //!
-//! At load, a libzmq that is already present is also checked: it makes a
-//! large and a small message and a shared copy with its own functions, and
-//! zmqpool compares the bytes with the layout it writes. A libzmq built
-//! differently (mutex-based atomic counters make its content block larger)
-//! fails the check; then every `zmq_msg_*` call is passed through to it
-//! ([`passthrough`]) and `ZMQPOOL_VERBOSE=1` says so.
+//! At load, every libzmq already present is checked: its version (4.3.3 or
+//! later: 4.3.2 and earlier keep a 16-byte group name where 4.3.3 keeps a
+//! type byte and a pointer) and its bytes (it makes a large and a small
+//! message and a shared copy with its own functions; a libzmq built with
+//! mutex-based atomic counters has a larger content block). When a copy
+//! fails, every call is passed through ([`passthrough`]) to the libzmq the
+//! program would have called without zmqpool: the one in the global scope.
+//!
+//! More than one libzmq (a binding's bundled copy beside the system one):
+//! a socket belongs to the copy that made it, so `zmq_send` hands each
+//! message to the copy whose code the socket's C++ vtable lies in
+//! ([`for_socket`]). Metadata carries no such mark; it is handled by the
+//! first copy, which is sound because every copy that passed the check is a
+//! 4.3.x whose `metadata_t` (a reference count and a `std::map` of strings)
+//! is the same on both sides, freed into the same C++ heap.
+//!
+//! Nothing here allocates from the Rust heap: names live in fixed buffers,
+//! reasons are static strings, and the search walks the loaded objects in
+//! fixed-size chunks, so finding libzmq cannot abort under memory pressure.
 
 use core::ffi::{c_char, c_int, c_void, CStr};
-use core::sync::atomic::{AtomicPtr, Ordering};
-use std::ffi::CString;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::layout::{flags, Kind, MAX_VSM_SIZE};
+use crate::pool::lock::RawLock;
 
 pub type MsgFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 pub type MsgSizeFn = unsafe extern "C" fn(*mut c_void, usize) -> c_int;
@@ -57,8 +71,36 @@ pub type SendFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize, c_int)
 /// `zmq_getsockopt(socket, option, value, size)`.
 pub type GetsockoptFn = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut usize) -> c_int;
 
-/// libzmq's message functions. The draft ones (`init_buffer`, routing id,
-/// group) are absent from builds without the draft API.
+/// Longest object path kept (longer ones are skipped by the search).
+const NAME_BYTES: usize = 256;
+
+/// A path or description, in fixed storage.
+#[derive(Clone, Copy)]
+pub struct Name {
+    bytes: [u8; NAME_BYTES],
+    len: usize,
+}
+
+impl Name {
+    fn new(text: &[u8]) -> Name {
+        let len = text.len().min(NAME_BYTES);
+        let mut bytes = [0; NAME_BYTES];
+        bytes[..len].copy_from_slice(&text[..len]);
+        Name { bytes, len }
+    }
+}
+
+impl core::fmt::Display for Name {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(
+            core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("(a path that is not UTF-8)"),
+        )
+    }
+}
+
+/// One libzmq's functions. The draft ones (`init_buffer`, routing id,
+/// group) are absent from builds without the draft API; the socket ones
+/// only from stand-ins that implement messages alone.
 pub struct RealLibzmq {
     pub init: MsgFn,
     pub init_size: MsgSizeFn,
@@ -78,65 +120,222 @@ pub struct RealLibzmq {
     pub set_routing_id: Option<MsgSetRoutingIdFn>,
     pub group: Option<MsgGroupFn>,
     pub set_group: Option<MsgSetGroupFn>,
-    /// Socket functions `zmq_send` needs (absent only from stand-ins that
-    /// implement messages alone).
     pub msg_send: Option<MsgSendFn>,
     pub send: Option<SendFn>,
     pub getsockopt: Option<GetsockoptFn>,
     /// Where it was found (for ZMQPOOL_VERBOSE).
-    pub found_in: String,
+    pub found_in: Name,
+    /// The object's mapped address range (its code and data), to tell
+    /// which copy a socket belongs to.
+    range: (usize, usize),
 }
 
-static REAL: OnceLock<RealLibzmq> = OnceLock::new();
+/// Copies of libzmq seen in the process; the first is "the" libzmq.
+const MAX_COPIES: usize = 8;
+static COPIES: [OnceLock<RealLibzmq>; MAX_COPIES] = [const { OnceLock::new() }; MAX_COPIES];
+static COPY_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Serialises adding copies.
+static ADDING: RawLock<()> = RawLock::new(());
 
-/// Set at load when the process's libzmq lays messages out differently:
-/// every export then calls libzmq's function instead.
+/// Set at load when a libzmq in the process lays messages out differently:
+/// every export then calls this libzmq's function instead.
 static PASSTHROUGH: AtomicPtr<RealLibzmq> = AtomicPtr::new(core::ptr::null_mut());
+
+fn copies() -> impl Iterator<Item = &'static RealLibzmq> {
+    // Acquire: pairs with the Release in add(); those slots are set.
+    let count = COPY_COUNT.load(Ordering::Acquire);
+    COPIES[..count].iter().filter_map(OnceLock::get)
+}
+
+/// Adds a copy unless one with the same range is known; returns the known
+/// or added one (None when the table is full).
+fn add(copy: RealLibzmq) -> Option<&'static RealLibzmq> {
+    ADDING.with(|_| {
+        if let Some(known) = copies().find(|known| known.range == copy.range) {
+            return Some(known);
+        }
+        let count = COPY_COUNT.load(Ordering::Relaxed);
+        if count == MAX_COPIES {
+            return None;
+        }
+        let added = COPIES[count].get_or_init(|| copy);
+        // Release: the slot's contents before the count that exposes it.
+        COPY_COUNT.store(count + 1, Ordering::Release);
+        Some(added)
+    })
+}
 
 /// The real libzmq, if the process has one (searched again on every call
 /// until found).
 pub fn real() -> Option<&'static RealLibzmq> {
-    if let Some(real) = REAL.get() {
-        return Some(real);
+    if let Some(first) = copies().next() {
+        return Some(first);
     }
-    let found = find()?;
-    Some(REAL.get_or_init(|| found))
+    find_first().and_then(add)
 }
 
-/// The libzmq every call must be passed to, when its layout is not ours.
+/// The libzmq every call must be passed to, when a layout is not ours.
 #[inline(always)]
 pub fn passthrough() -> Option<&'static RealLibzmq> {
     // Acquire: pairs with the Release store in detect_at_load, so the
     // function table is seen complete.
     let real = PASSTHROUGH.load(Ordering::Acquire);
-    // SAFETY: non-null only when pointing at the 'static value in REAL.
+    // SAFETY: non-null only when pointing at a 'static value in COPIES.
     unsafe { real.as_ref() }
 }
 
-/// What the load-time check found, for the ZMQPOOL_VERBOSE line.
+/// The libzmq that made `socket`: the copy whose mapped range holds the
+/// socket's C++ vtable pointer, else the first copy (whose own check then
+/// rejects a pointer that is no socket).
+///
+/// # Safety
+/// `socket` is non-null and readable for one pointer (libzmq itself reads
+/// further into anything passed as a socket).
+pub unsafe fn for_socket(socket: *mut c_void) -> Option<&'static RealLibzmq> {
+    // SAFETY: by the contract; unaligned, since the pointer is the caller's.
+    let vtable = unsafe { (socket as *const usize).read_unaligned() };
+    let first = real()?;
+    if in_range(first.range, vtable) {
+        return Some(first);
+    }
+    if let Some(copy) = copies().find(|copy| in_range(copy.range, vtable)) {
+        return Some(copy);
+    }
+    Some(copy_containing(vtable).unwrap_or(first))
+}
+
+fn in_range((start, end): (usize, usize), address: usize) -> bool {
+    start <= address && address < end
+}
+
+/// A libzmq loaded after the search (a binding imported later): the object
+/// holding `address`, if it is a libzmq.
+#[cold]
+fn copy_containing(address: usize) -> Option<&'static RealLibzmq> {
+    let mut found = None;
+    for_each_object(|name, range| {
+        if !in_range(range, address) {
+            return false;
+        }
+        found = resolve_by_name(name, range).and_then(add);
+        true
+    });
+    found
+}
+
+/// What the load-time check found, for the ZMQPOOL_VERBOSE lines.
 pub enum Detection {
     /// No libzmq in the process yet.
     Absent,
-    /// A libzmq whose messages match zmqpool's layout.
-    Compatible(&'static RealLibzmq),
-    /// A libzmq with another layout: calls are passed through to it.
-    PassThrough(&'static RealLibzmq, String),
+    /// Every libzmq present lays messages out as zmqpool does.
+    Compatible,
+    /// A libzmq with another layout or version: calls go to this one.
+    PassThrough(&'static RealLibzmq, Mismatch),
 }
 
-/// Looks for libzmq at load and checks its layout; on a mismatch switches
+/// Why a libzmq's messages are not zmqpool's layout (no allocation: a
+/// static reason and, where it helps, the number measured).
+#[derive(Clone, Copy, Debug)]
+pub struct Mismatch {
+    reason: &'static str,
+    body_offset: Option<isize>,
+}
+
+impl Mismatch {
+    const fn because(reason: &'static str) -> Mismatch {
+        Mismatch {
+            reason,
+            body_offset: None,
+        }
+    }
+}
+
+impl core::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.body_offset {
+            Some(offset) => write!(
+                f,
+                "the body of a large message is {offset} bytes after its content block, not 40"
+            ),
+            None => f.write_str(self.reason),
+        }
+    }
+}
+
+/// Looks for every libzmq at load and checks each; on a mismatch switches
 /// every export to pass-through.
 pub fn detect_at_load() -> Detection {
-    let Some(real) = real() else {
+    let Some(first) = real() else {
         return Detection::Absent;
     };
-    match check_layout(real) {
-        Ok(()) => Detection::Compatible(real),
-        Err(why) => {
+    // Copies in local scopes too (a binding's bundled libzmq).
+    for_each_object(|name, range| {
+        if !copies().any(|copy| copy.range == range) {
+            if let Some(copy) = resolve_by_name(name, range) {
+                add(copy);
+            }
+        }
+        false
+    });
+    for copy in copies() {
+        if let Err(why) = check_layout(copy) {
+            // The libzmq the program would call without zmqpool: the one
+            // in the global scope (found first), else this one.
+            let target = if first.found_in.is_global_scope() {
+                first
+            } else {
+                copy
+            };
             PASSTHROUGH.store(
-                real as *const RealLibzmq as *mut RealLibzmq,
+                target as *const RealLibzmq as *mut RealLibzmq,
                 Ordering::Release,
             );
-            Detection::PassThrough(real, why)
+            return Detection::PassThrough(target, why);
+        }
+    }
+    Detection::Compatible
+}
+
+impl Name {
+    fn is_global_scope(&self) -> bool {
+        self.bytes[..self.len] == *GLOBAL.as_bytes()
+    }
+}
+
+const GLOBAL: &str = "the global scope (RTLD_NEXT)";
+
+/// Prints what [`detect_at_load`] found (ZMQPOOL_VERBOSE=1).
+pub fn report(detection: &Detection) {
+    let say = crate::config::to_stderr;
+    match detection {
+        Detection::Absent => say(format_args!(
+            "zmqpool: no libzmq loaded yet; looked for again when a message needs it"
+        )),
+        Detection::Compatible => {
+            for copy in copies() {
+                let (major, minor, patch) = version(copy);
+                say(format_args!(
+                    "zmqpool: libzmq {major}.{minor}.{patch} in {}, layout checked: interposed \
+                     (zmq_msg_* and zmq_send build zmqpool messages)",
+                    copy.found_in
+                ));
+            }
+            let count = copies().count();
+            if count > 1 {
+                say(format_args!(
+                    "zmqpool: {count} copies of libzmq: zmq_send goes to the copy that made each \
+                     socket; metadata is handled by the first, {}",
+                    real().map_or(Name::new(b"?"), |first| first.found_in)
+                ));
+            }
+        }
+        Detection::PassThrough(target, why) => {
+            let (major, minor, patch) = version(target);
+            say(format_args!(
+                "zmqpool: a libzmq in this process has another message layout ({why}): passing \
+                 every zmq_msg_* call through to libzmq {major}.{minor}.{patch} in {}",
+                target.found_in
+            ));
         }
     }
 }
@@ -165,13 +364,13 @@ impl RawMsg {
     }
 }
 
-/// Makes messages with libzmq's own functions and compares their bytes with
-/// the layout zmqpool reads and writes (see `layout.rs`).
-pub fn check_layout(real: &RealLibzmq) -> Result<(), String> {
-    let (major, minor, patch) = version(real);
-    if (major, minor, patch) < (4, 3, 0) {
-        return Err(format!(
-            "libzmq {major}.{minor}.{patch} predates the 4.3 message layout"
+/// Checks a libzmq's version, then makes messages with its own functions
+/// and compares their bytes with the layout zmqpool reads and writes (see
+/// `layout.rs`).
+fn check_layout(real: &RealLibzmq) -> Result<(), Mismatch> {
+    if version(real) < (4, 3, 3) {
+        return Err(Mismatch::because(
+            "a version before 4.3.3, whose group field is a 16-byte name",
         ));
     }
     const LARGE: usize = 100;
@@ -179,25 +378,30 @@ pub fn check_layout(real: &RealLibzmq) -> Result<(), String> {
     let mut copy = RawMsg([0; 64]);
     let mut small = RawMsg([0; 64]);
     // SAFETY: libzmq's functions on 64-byte, 8-aligned buffers, each message
-    // initialised before use and closed once below.
-    let verdict = unsafe {
+    // initialised before use and closed once below; the content block is
+    // read only after init_size gave the message one.
+    unsafe {
         if (real.init_size)(large.ptr(), LARGE) != 0 {
-            return Err("zmq_msg_init_size failed".into());
+            return Err(Mismatch::because("zmq_msg_init_size failed"));
         }
         let data = (real.data)(large.ptr()) as usize;
         let content = large.word(8);
         let mut verdict = Ok(());
         if large.0[42] != Kind::Lmsg as u8 {
-            verdict = Err(format!("type byte {} for a large message", large.0[42]));
-        } else if content == 0 || data != content + 40 {
-            verdict = Err(format!(
-                "the body of a large message is {} bytes after its content block, not 40",
-                data.wrapping_sub(content) as isize
+            verdict = Err(Mismatch::because(
+                "an unexpected type byte for a large message",
             ));
+        } else if content == 0 || data != content + 40 {
+            verdict = Err(Mismatch {
+                reason: "",
+                body_offset: Some(data.wrapping_sub(content) as isize),
+            });
         } else if (content as *const usize).add(1).read() != LARGE
             || (content as *const usize).add(2).read() != 0
         {
-            verdict = Err("content block fields are not where zmqpool expects them".into());
+            verdict = Err(Mismatch::because(
+                "content block fields are not where zmqpool expects them",
+            ));
         }
         if verdict.is_ok() {
             (real.init)(copy.ptr());
@@ -205,7 +409,9 @@ pub fn check_layout(real: &RealLibzmq) -> Result<(), String> {
                 || large.0[43] & flags::SHARED == 0
                 || ((content + 32) as *const u32).read() != 2
             {
-                verdict = Err("a shared copy does not count references where zmqpool does".into());
+                verdict = Err(Mismatch::because(
+                    "a shared copy does not count references where zmqpool does",
+                ));
             }
             (real.close)(copy.ptr());
         }
@@ -217,38 +423,43 @@ pub fn check_layout(real: &RealLibzmq) -> Result<(), String> {
                 || usize::from(small.0[41]) != size
                 || (real.data)(small.ptr()) as usize != small.ptr() as usize + 8
             {
-                verdict = Err("small messages are not stored where zmqpool expects".into());
+                verdict = Err(Mismatch::because(
+                    "small messages are not stored where zmqpool expects",
+                ));
             }
             (real.close)(small.ptr());
         }
         verdict
-    };
-    verdict
+    }
 }
 
-/// Searches the process for libzmq (see the module documentation).
-fn find() -> Option<RealLibzmq> {
-    if let Some(real) = resolve_in(libc::RTLD_NEXT, "the global scope (RTLD_NEXT)") {
-        return Some(real);
+/// The first libzmq (see the module documentation for the order).
+fn find_first() -> Option<RealLibzmq> {
+    if let Some(real) = resolve_in(libc::RTLD_NEXT, Name::new(GLOBAL.as_bytes()), (0, 0)) {
+        let range = range_of(real.init as *const c_void);
+        return Some(RealLibzmq { range, ..real });
     }
-    if let Some(real) = resolve_by_name(c"libzmq.so.5") {
-        return Some(real);
-    }
-    loaded_objects()
-        .into_iter()
-        .find_map(|name| resolve_by_name(&name))
+    let mut found = None;
+    for_each_object(|name, range| {
+        found = resolve_by_name(name, range);
+        found.is_some()
+    });
+    found
 }
 
 /// An object already loaded under `name`: its libzmq functions, or None
 /// (and the reference dlopen took is dropped again).
-fn resolve_by_name(name: &CStr) -> Option<RealLibzmq> {
+fn resolve_by_name(name: &CStr, range: (usize, usize)) -> Option<RealLibzmq> {
     // SAFETY: `name` is NUL-terminated; RTLD_NOLOAD only returns a handle to
     // an object already loaded and never runs its initialisers again.
     let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
     if handle.is_null() {
         return None;
     }
-    let found = resolve_in(handle, &name.to_string_lossy());
+    let found = resolve_in(handle, Name::new(name.to_bytes()), range)
+        // Only the object itself: dlsym on a handle also searches its
+        // dependencies, and an object that merely links libzmq is not one.
+        .filter(|real| in_range(range, real.init as usize));
     if found.is_none() {
         // SAFETY: a handle from the successful dlopen above, closed once.
         unsafe { libc::dlclose(handle) };
@@ -258,51 +469,119 @@ fn resolve_by_name(name: &CStr) -> Option<RealLibzmq> {
     found
 }
 
-/// The file names of every loaded object, but zmqpool's own.
-fn loaded_objects() -> Vec<CString> {
+/// The mapped range of the object holding `address` ((0, 0) if none).
+fn range_of(address: *const c_void) -> (usize, usize) {
+    let mut range = (0, 0);
+    for_each_object(|_, object| {
+        if in_range(object, address as usize) {
+            range = object;
+            return true;
+        }
+        false
+    });
+    range
+}
+
+/// Objects the search looks at per pass over the loader's list.
+const CHUNK: usize = 16;
+
+struct Chunk {
+    skip: usize,
+    seen: usize,
+    names: [[u8; NAME_BYTES]; CHUNK],
+    ranges: [(usize, usize); CHUNK],
+    count: usize,
+    own_base: usize,
+}
+
+/// Calls `visit` with the path and mapped range of every loaded object but
+/// zmqpool's own, until it returns true. The loader's list is walked in
+/// chunks copied into fixed storage (the loader must not be re-entered from
+/// inside `dl_iterate_phdr`); paths longer than 255 bytes are skipped.
+fn for_each_object(mut visit: impl FnMut(&CStr, (usize, usize)) -> bool) {
     unsafe extern "C" fn collect(
         info: *mut libc::dl_phdr_info,
         _size: usize,
         data: *mut c_void,
     ) -> c_int {
-        // SAFETY: dl_iterate_phdr passes a valid info record and our `data`,
-        // a live Vec<CString> owned by the caller below.
+        // SAFETY: dl_iterate_phdr passes a valid record and our `data`, a
+        // live Chunk owned by the caller; the callback only reads the
+        // record and writes the chunk.
         unsafe {
-            let names = &mut *(data as *mut Vec<CString>);
-            let name = (*info).dlpi_name;
-            if !name.is_null() && *name != 0 {
-                names.push(CStr::from_ptr(name).to_owned());
+            let chunk = &mut *(data as *mut Chunk);
+            let info = &*info;
+            let index = chunk.seen;
+            chunk.seen += 1;
+            if index < chunk.skip || info.dlpi_addr as usize == chunk.own_base {
+                return 0;
             }
+            if chunk.count == CHUNK {
+                return 1;
+            }
+            let name = info.dlpi_name;
+            if name.is_null() || *name == 0 {
+                return 0;
+            }
+            let name = CStr::from_ptr(name).to_bytes_with_nul();
+            if name.len() > NAME_BYTES {
+                return 0;
+            }
+            let (mut start, mut end) = (usize::MAX, 0);
+            for segment in 0..usize::from(info.dlpi_phnum) {
+                let header = &*info.dlpi_phdr.add(segment);
+                if header.p_type == libc::PT_LOAD {
+                    let at = info.dlpi_addr as usize + header.p_vaddr as usize;
+                    start = start.min(at);
+                    end = end.max(at + header.p_memsz as usize);
+                }
+            }
+            chunk.names[chunk.count][..name.len()].copy_from_slice(name);
+            chunk.ranges[chunk.count] = (start, end);
+            chunk.count += 1;
         }
         0
     }
-    let mut names: Vec<CString> = Vec::new();
-    // SAFETY: the callback only reads the record and appends to `names`;
-    // it calls no loader function (dlopen there would deadlock).
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(collect),
-            &mut names as *mut Vec<CString> as *mut c_void,
-        )
-    };
-    let own = own_object_name();
-    names.retain(|name| Some(name) != own.as_ref());
-    names
+    let own_base = own_base();
+    let mut skip = 0;
+    loop {
+        let mut chunk = Chunk {
+            skip,
+            seen: 0,
+            names: [[0; NAME_BYTES]; CHUNK],
+            ranges: [(0, 0); CHUNK],
+            count: 0,
+            own_base,
+        };
+        // SAFETY: the callback above only reads the record and fills the
+        // chunk; it calls no loader function.
+        unsafe { libc::dl_iterate_phdr(Some(collect), &mut chunk as *mut Chunk as *mut c_void) };
+        for index in 0..chunk.count {
+            let Ok(name) = CStr::from_bytes_until_nul(&chunk.names[index]) else {
+                continue;
+            };
+            if visit(name, chunk.ranges[index]) {
+                return;
+            }
+        }
+        if chunk.count < CHUNK {
+            return;
+        }
+        skip = chunk.seen;
+    }
 }
 
-fn own_object_name() -> Option<CString> {
+/// The load address of zmqpool's own object.
+fn own_base() -> usize {
     let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
     // SAFETY: dladdr only writes `info`; it accepts any address.
-    if unsafe { libc::dladdr(own_object_name as *const c_void, info.as_mut_ptr()) } == 0 {
-        return None;
+    if unsafe { libc::dladdr(own_base as *const c_void, info.as_mut_ptr()) } == 0 {
+        return 0;
     }
     // SAFETY: filled by dladdr (which succeeded).
-    let info = unsafe { info.assume_init() };
-    // SAFETY: dli_fname is null or a NUL-terminated string owned by the loader.
-    (!info.dli_fname.is_null()).then(|| unsafe { CStr::from_ptr(info.dli_fname) }.to_owned())
+    unsafe { info.assume_init() }.dli_fbase as usize
 }
 
-fn resolve_in(handle: *mut c_void, found_in: &str) -> Option<RealLibzmq> {
+fn resolve_in(handle: *mut c_void, found_in: Name, range: (usize, usize)) -> Option<RealLibzmq> {
     let lookup = |name: &CStr| {
         // SAFETY: `handle` is RTLD_NEXT or a live dlopen handle; `name` is
         // NUL-terminated.
@@ -338,7 +617,8 @@ fn resolve_in(handle: *mut c_void, found_in: &str) -> Option<RealLibzmq> {
         msg_send: function!(c"zmq_msg_send", MsgSendFn),
         send: function!(c"zmq_send", SendFn),
         getsockopt: function!(c"zmq_getsockopt", GetsockoptFn),
-        found_in: found_in.to_owned(),
+        found_in,
+        range,
     })
 }
 

@@ -12,6 +12,10 @@ use super::{Errno, Result};
 ///
 /// The message sits in an `UnsafeCell` because cloning through `&self` marks
 /// the source shared (its flags byte changes), exactly as libzmq does.
+///
+/// Invariant: `raw` always holds a message satisfying M1-M6 (see `msg`)
+/// that this `Message` alone owns; every constructor makes one, and only
+/// `Drop` closes it.
 #[repr(transparent)]
 pub struct Message {
     raw: UnsafeCell<Msg>,
@@ -103,7 +107,8 @@ impl Message {
 
     /// Body length in bytes.
     pub fn len(&self) -> usize {
-        super::size(self.raw()).unwrap_or(0)
+        // SAFETY: a live message (the type's invariant).
+        unsafe { super::size(self.raw()) }.unwrap_or(0)
     }
 
     /// True when the body is empty.
@@ -118,7 +123,8 @@ impl Message {
 
     /// True when the body is shared with other messages (`ZMQ_SHARED`).
     pub fn is_shared(&self) -> bool {
-        super::get(self.raw(), super::ZMQ_SHARED) == Ok(1)
+        // SAFETY: a live message (the type's invariant).
+        (unsafe { super::get(self.raw(), super::ZMQ_SHARED) }) == Ok(1)
     }
 }
 

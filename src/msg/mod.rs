@@ -4,27 +4,45 @@
 //! does to the same bytes, so a message may be created by one library and
 //! copied, moved or closed by the other. Where the two differ it is because
 //! libzmq would abort or touch freed memory; every such case is listed in
-//! README.md ("Deviations from libzmq").
+//! README.md ("Deviations from libzmq") and has a test in
+//! `c_tests/test_msg.c`.
 //!
-//! Ownership rules that make mixing safe:
-//! - lmsg content and long groups are C `malloc` memory: libzmq frees them
-//!   with `free()`, and so do we. zmqpool never *creates* lmsg messages.
-//! - zmqpool's own memory leaves only inside zclmsg messages, whose content
-//!   block names zmqpool's release function, so whichever library closes the
-//!   message, on whichever thread, returns the block to zmqpool.
-//! - metadata belongs to libzmq; operations that need it go to libzmq
-//!   (see [`libzmq`]).
+//! The message invariants every `unsafe` block here relies on (cited as
+//! M1..M6; the body kinds' own invariant B1 is in [`body`]):
+//!
+//! - M1: the type byte names the kind (101..=107), or is anything else for
+//!   a closed or never-initialised message, which carries no pointer that
+//!   is followed (`check` refuses it with EFAULT).
+//! - M2: an lmsg or zclmsg points (payload bytes 0..8) at a live content
+//!   block until it is closed; a cmsg's data is the caller's and is never
+//!   released; a vsm's body is inside the 64 bytes.
+//! - M3: a message without the SHARED flag is the only holder of its
+//!   content block (its reference count is not read); messages with SHARED
+//!   count themselves in the block's reference count.
+//! - M4: whoever drops the last reference releases the block as its kind
+//!   says (B1 for zclmsg; lmsg: its free function, then `free()`), once.
+//! - M5: a long group (group type 1) points at a live `malloc`ed
+//!   `LongGroup` whose count holds every message that points at it; a
+//!   closed message's group type is short.
+//! - M6: a non-null metadata pointer is libzmq's C++ object; only libzmq's
+//!   own functions touch it (see [`libzmq`]).
+//!
+//! lmsg content and long groups are C `malloc` memory: libzmq frees them
+//! with `free()`, and so do we. zmqpool never *creates* lmsg messages.
 
+pub(crate) mod body;
 pub mod layout;
-pub mod libzmq;
+pub(crate) mod libzmq;
 mod message;
-pub mod socket;
+#[cfg(feature = "capi")]
+pub(crate) mod socket;
 
 pub use message::Message;
 
-use core::ffi::{c_char, c_int, c_void, CStr};
+use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use body::Body;
 use layout::{
     flags, Content, FreeFn, Group, Kind, LongGroup, Msg, GROUP_MAX_LENGTH, GROUP_TYPE_LONG,
     GROUP_TYPE_SHORT, MAX_VSM_SIZE, SHORT_GROUP_MAX_LENGTH,
@@ -44,12 +62,6 @@ pub const ZMQ_MORE: c_int = 1;
 pub const ZMQ_SRCFD: c_int = 2;
 pub const ZMQ_SHARED: c_int = 3;
 
-/// Bytes between the start of a pool block and a message body: the content
-/// block, padded so the body is 16-byte aligned like the pool's blocks.
-const BODY_OFFSET: usize = 48;
-const _: () = assert!(BODY_OFFSET >= core::mem::size_of::<Content>());
-const _: () = assert!(BODY_OFFSET % pool::ALIGNMENT == 0);
-
 /// The empty message `zmq_msg_init` makes.
 pub const EMPTY: Msg = Msg {
     metadata: core::ptr::null_mut(),
@@ -65,14 +77,15 @@ pub const EMPTY: Msg = Msg {
 };
 
 /// `zmq_msg_init`: an empty message.
-pub fn init(msg: &mut Msg) {
+pub(crate) fn init(msg: &mut Msg) {
     *msg = EMPTY;
 }
 
 /// `zmq_msg_init_size`: inline up to 33 bytes, otherwise one pool block
 /// holding both the content block and the body (a zclmsg). The body is
-/// left uninitialised, as in libzmq.
-pub fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
+/// left uninitialised, as in libzmq. On failure the message is left empty
+/// (closable), whatever it held before: libzmq leaves a stale type byte.
+pub(crate) fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
     // Only the fields libzmq's init_size sets are written (the inline
     // bytes are the caller's to fill): this is the hottest call there is.
     msg.metadata = core::ptr::null_mut();
@@ -86,134 +99,63 @@ pub fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
         pool::count(Event::MessageInline);
         return Ok(());
     }
-    let total = size.checked_add(BODY_OFFSET).ok_or(Errno(libc::ENOMEM))?;
-    let block = pool::alloc_counted(total, Event::MessagePooled);
-    if block.is_null() {
+    let content = body::new_pool_message(size);
+    if content.is_null() {
+        *msg = EMPTY;
         return Err(Errno(libc::ENOMEM));
-    }
-    let content = block as *mut Content;
-    // SAFETY: `block` is a fresh pool block of BODY_OFFSET + size bytes,
-    // aligned for Content; the body starts BODY_OFFSET bytes in.
-    unsafe {
-        content.write(Content {
-            data: block.add(BODY_OFFSET) as *mut c_void,
-            size,
-            ffn: Some(release_pool_message),
-            hint: block as *mut c_void,
-            refcnt: AtomicU32::new(0),
-        });
     }
     msg.kind = Kind::Zclmsg as u8;
     msg.set_content(content);
     Ok(())
 }
 
-/// Content release function of messages made by [`init_size`]: the hint is
-/// the pool block holding content block and body.
-unsafe extern "C" fn release_pool_message(_data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: only init_size installs this function, with the block as hint;
-    // libzmq and zmqpool call it once, when the last reference goes.
-    unsafe { pool::dealloc(hint as *mut u8) }
-}
-
 /// `zmq_msg_init_buffer`: a message holding a copy of `buf`.
 ///
 /// # Safety
 /// `buf` is readable for `size` bytes (it may be null when `size` is 0).
-pub unsafe fn init_buffer(msg: &mut Msg, buf: *const c_void, size: usize) -> Result<()> {
+pub(crate) unsafe fn init_buffer(msg: &mut Msg, buf: *const c_void, size: usize) -> Result<()> {
     if buf.is_null() && size != 0 {
+        *msg = EMPTY;
         return Err(Errno(libc::EINVAL));
     }
     init_size(msg, size)?;
     if size != 0 {
         // SAFETY: the caller vouches for `buf`; init_size gave `msg` a body
-        // of exactly `size` writable bytes that cannot overlap caller memory.
+        // of exactly `size` writable bytes (M2) that cannot overlap caller
+        // memory.
         unsafe { core::ptr::copy_nonoverlapping(buf as *const u8, data(msg) as *mut u8, size) };
     }
     Ok(())
 }
 
-/// The control block of a `zmq_msg_init_data` message with a free function:
-/// libzmq's content block, plus the user's free function and hint, since the
-/// content block's own `ffn`/`hint` must point back at zmqpool to return
-/// this block to the pool.
-#[repr(C)]
-struct UserDataBlock {
-    content: Content,
-    user_ffn: FreeFn,
-    user_hint: *mut c_void,
-}
-
 /// `zmq_msg_init_data`: a message over caller memory. Without a free
 /// function it is a constant message (cmsg); with one, a zclmsg whose control
-/// block comes from the pool, and `ffn(data, hint)` runs exactly once when
-/// the last reference is closed.
-pub fn init_data(
+/// block comes from the pool ([`Body::UserData`]), and `ffn(data, hint)`
+/// runs exactly once when the last reference is closed. On failure the
+/// message is left empty.
+pub(crate) fn init_data(
     msg: &mut Msg,
     data: *mut c_void,
     size: usize,
     ffn: Option<FreeFn>,
     hint: *mut c_void,
 ) -> Result<()> {
+    *msg = EMPTY;
     if data.is_null() && size != 0 {
         return Err(Errno(libc::EINVAL));
     }
-    *msg = EMPTY;
     let Some(user_ffn) = ffn else {
         msg.kind = Kind::Cmsg as u8;
         msg.set_cmsg(data, size);
         return Ok(());
     };
-    let block = pool::alloc_counted(
-        core::mem::size_of::<UserDataBlock>(),
-        Event::MessageUserData,
-    ) as *mut UserDataBlock;
-    if block.is_null() {
+    let content = body::new_user_data(data, size, user_ffn, hint);
+    if content.is_null() {
         return Err(Errno(libc::ENOMEM));
     }
-    // SAFETY: `block` is a fresh pool block sized and aligned for UserDataBlock.
-    unsafe {
-        block.write(UserDataBlock {
-            content: Content {
-                data,
-                size,
-                ffn: Some(release_user_data),
-                hint: block as *mut c_void,
-                refcnt: AtomicU32::new(0),
-            },
-            user_ffn,
-            user_hint: hint,
-        });
-    }
     msg.kind = Kind::Zclmsg as u8;
-    msg.set_content(block as *mut Content);
+    msg.set_content(content);
     Ok(())
-}
-
-/// Content release function of `zmq_msg_init_data` messages.
-unsafe extern "C" fn release_user_data(data: *mut c_void, hint: *mut c_void) {
-    let block = hint as *mut UserDataBlock;
-    // SAFETY: only init_data installs this function, with its live control
-    // block as hint; it runs once, when the last reference goes, so the
-    // block is read once and then returned.
-    unsafe {
-        let UserDataBlock {
-            user_ffn,
-            user_hint,
-            ..
-        } = block.read();
-        pool::dealloc(block as *mut u8);
-        user_ffn(data, user_hint);
-    }
-}
-
-/// True for the release functions of bodies zmqpool made (pool message,
-/// init_data control block, ZMTP decoder slot); anything else is libzmq's
-/// (or another library's) body.
-fn is_zmqpool_release(ffn: FreeFn) -> bool {
-    core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn)
-        || core::ptr::fn_addr_eq(ffn, release_user_data as FreeFn)
-        || core::ptr::fn_addr_eq(ffn, crate::zmtp::RELEASE_DECODER_SLOT)
 }
 
 fn kind(msg: &Msg) -> Result<Kind> {
@@ -221,7 +163,7 @@ fn kind(msg: &Msg) -> Result<Kind> {
 }
 
 /// libzmq's `check()`: EFAULT unless the type byte names a message kind.
-pub fn check(msg: &Msg) -> Result<()> {
+pub(crate) fn check(msg: &Msg) -> Result<()> {
     kind(msg).map(|_| ())
 }
 
@@ -247,10 +189,10 @@ unsafe fn release_reference(msg: &Msg, content: *mut Content) -> bool {
 /// libzmq; close it again and you get EFAULT.
 ///
 /// # Safety
-/// `msg` was initialised by zmqpool or libzmq, or is invalid (type byte
-/// outside 101..=107); its pointers are not otherwise in use.
+/// `msg` satisfies M1-M6 (initialised by zmqpool or libzmq, or closed or
+/// invalid); its pointers are not otherwise in use.
 #[inline(always)]
-pub unsafe fn close(msg: &mut Msg) -> Result<()> {
+pub(crate) unsafe fn close(msg: &mut Msg) -> Result<()> {
     // The hottest case, checked first and inline: an unshared zclmsg (a
     // zmqpool body, an init_data block, a decoder frame) with no metadata
     // and no long group.
@@ -260,23 +202,22 @@ pub unsafe fn close(msg: &mut Msg) -> Result<()> {
         && msg.group.kind != GROUP_TYPE_LONG
     {
         let content = msg.content();
-        // SAFETY: a zclmsg always has a live content block, and this
-        // message holds the only reference to it.
+        // SAFETY: a zclmsg has a live content block (M2), and this message
+        // holds the only reference to it (M3).
         let (ffn, data, hint) = unsafe { ((*content).ffn, (*content).data, (*content).hint) };
-        match ffn {
-            Some(ffn) if core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn) => {
-                // SAFETY: our own block (content and body), released once.
-                unsafe { pool::dealloc(content as *mut u8) };
-            }
-            // SAFETY: the last reference: the free function runs once, and
-            // releases the content block with the data (zclmsg).
-            Some(ffn) => unsafe {
-                if !is_zmqpool_release(ffn) {
+        match Body::of(ffn) {
+            // SAFETY: our own block, last reference (M3, B1).
+            Body::Pool => unsafe { body::release_pool_block(content) },
+            kind => {
+                if !kind.is_zmqpool() {
                     pool::count(Event::LibzmqMessage);
                 }
-                ffn(data, hint)
-            },
-            None => pool::count(Event::LibzmqMessage),
+                if let Some(ffn) = ffn {
+                    // SAFETY: the last reference (M3): the release function
+                    // runs once and frees the content block too (M4, B1).
+                    unsafe { ffn(data, hint) }
+                }
+            }
         }
         msg.kind = 0;
         return Ok(());
@@ -304,27 +245,20 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
     }
     if has_content(kind) {
         let content = msg.content();
-        // SAFETY: an lmsg/zclmsg always has a live content block.
+        // SAFETY: an lmsg/zclmsg has a live content block (M2).
         if unsafe { release_reference(msg, content) } {
-            // Fast path for zmqpool's own message blocks: release directly
-            // rather than through the function pointer.
-            // SAFETY: the last reference: the block is ours to release.
-            unsafe {
-                if (*content)
-                    .ffn
-                    .is_some_and(|ffn| core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn))
-                {
-                    pool::dealloc(content as *mut u8);
-                    return finish_close(msg);
-                }
-            }
-            // SAFETY: this was the last reference: nobody else reads the
-            // block, so its fields can be taken and the block released.
+            // SAFETY: the last reference (M3): nobody else reads the block,
+            // so its fields can be taken and the block released (M4).
             unsafe {
                 let Content {
                     data, ffn, hint, ..
                 } = content.read();
-                if kind == Kind::Lmsg || !ffn.is_some_and(is_zmqpool_release) {
+                let owner = Body::of(ffn);
+                if kind == Kind::Zclmsg && owner == Body::Pool {
+                    body::release_pool_block(content);
+                    return finish_close(msg);
+                }
+                if kind == Kind::Lmsg || !owner.is_zmqpool() {
                     pool::count(Event::LibzmqMessage);
                 }
                 if kind == Kind::Lmsg {
@@ -345,29 +279,42 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
 /// The part of [`close`] after the content: group, then invalidation.
 fn finish_close(msg: &mut Msg) -> Result<()> {
     if msg.group.kind == GROUP_TYPE_LONG {
-        let group = msg.long_group();
-        // AcqRel as for content: the last holder frees the block.
-        // SAFETY: a long group pointer is live while the message holds it;
-        // the block came from C malloc (ours or libzmq's).
-        unsafe {
-            if (*group).refcnt.fetch_sub(1, Ordering::AcqRel) == 1 {
-                libc::free(group as *mut c_void);
-            }
-        }
+        // SAFETY: a long group is live while the message holds it (M5).
+        unsafe { release_long_group(msg.long_group()) };
+        // M5: a closed message keeps no long group (a later set_group or
+        // close must not release it again).
+        msg.group.kind = GROUP_TYPE_SHORT;
+        msg.group.bytes[0] = 0;
     }
     msg.kind = 0;
     Ok(())
+}
+
+/// Drops one reference to a long group; the last frees it.
+///
+/// # Safety
+/// `group` is live and the caller's reference is one of its count (M5).
+unsafe fn release_long_group(group: *mut LongGroup) {
+    // AcqRel as for content: the last holder frees the block.
+    // SAFETY: by the contract; the block came from C malloc (ours or
+    // libzmq's).
+    unsafe {
+        if (*group).refcnt.fetch_sub(1, Ordering::AcqRel) == 1 {
+            libc::free(group as *mut c_void);
+        }
+    }
 }
 
 /// `zmq_msg_move`: closes `dest`, moves `src` into it, re-initialises `src`.
 ///
 /// # Safety
 /// As for [`close`], for both messages.
-pub unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
+pub(crate) unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
     kind(src)?;
     // SAFETY: forwarded from the caller.
     unsafe { close(dest)? };
-    // SAFETY: both are valid 64-byte messages and distinct (&mut).
+    // SAFETY: both are valid 64-byte messages and distinct (&mut); the
+    // pointers and references `src` held now belong to `dest` alone.
     unsafe { core::ptr::copy_nonoverlapping(src as *const Msg, dest as *mut Msg, 1) };
     init(src);
     Ok(())
@@ -378,7 +325,7 @@ pub unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
 ///
 /// # Safety
 /// As for [`close`].
-pub unsafe fn move_onto_itself(msg: &mut Msg) -> Result<()> {
+pub(crate) unsafe fn move_onto_itself(msg: &mut Msg) -> Result<()> {
     kind(msg)?;
     // SAFETY: forwarded from the caller.
     unsafe { close(msg)? };
@@ -391,13 +338,13 @@ pub unsafe fn move_onto_itself(msg: &mut Msg) -> Result<()> {
 ///
 /// # Safety
 /// As for [`close`], for both messages.
-pub unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
+pub(crate) unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
     let kind = kind(src)?;
     if !src.metadata.is_null() {
         let real = libzmq::real().ok_or(Errno(libc::EFAULT))?;
-        // SAFETY: `src` carries libzmq metadata, whose reference count only
-        // libzmq may change; its zmq_msg_copy does the whole job, closing
-        // `dest` (any kind, ours included) as we would.
+        // SAFETY: `src` carries libzmq metadata (M6), whose reference count
+        // only libzmq may change; its zmq_msg_copy does the whole job,
+        // closing `dest` (any kind, ours included) as we would.
         return match unsafe {
             (real.copy)(
                 dest as *mut Msg as *mut c_void,
@@ -414,7 +361,8 @@ pub unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
         let content = src.content();
         // Relaxed suffices for adding a reference, as in Arc::clone: the new
         // holder already has access through `src`.
-        // SAFETY: an lmsg/zclmsg always has a live content block.
+        // SAFETY: an lmsg/zclmsg has a live content block (M2); a message
+        // becoming shared starts the count at its two holders (M3).
         unsafe {
             if src.flags & flags::SHARED != 0 {
                 (*content).refcnt.fetch_add(1, Ordering::Relaxed);
@@ -425,10 +373,11 @@ pub unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
         }
     }
     if src.group.kind == GROUP_TYPE_LONG {
-        // SAFETY: the long group is live while `src` holds it.
+        // SAFETY: the long group is live while `src` holds it (M5).
         unsafe { (*src.long_group()).refcnt.fetch_add(1, Ordering::Relaxed) };
     }
-    // SAFETY: both are valid, distinct 64-byte messages.
+    // SAFETY: both are valid, distinct 64-byte messages; the references
+    // taken above are `dest`'s.
     unsafe { core::ptr::copy_nonoverlapping(src as *const Msg, dest as *mut Msg, 1) };
     Ok(())
 }
@@ -436,29 +385,36 @@ pub unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
 /// `zmq_msg_data`. libzmq aborts for kinds without a body (delimiter, join,
 /// leave, invalid); zmqpool returns null.
 ///
-/// Takes a raw pointer because the C caller writes through the result: an
-/// inline body must be derived from a pointer that may write to the message.
+/// Takes a raw pointer, read without assuming alignment (libzmq works on a
+/// `zmq_msg_t` at any address on x86-64), because the C caller writes
+/// through the result: an inline body's address is derived from `msg`.
 ///
 /// # Safety
-/// `msg` points at a readable message (valid or with an invalid type byte).
-pub unsafe fn data(msg: *mut Msg) -> *mut c_void {
-    // SAFETY: the caller vouches for `msg`; fields are read in place.
+/// `msg` points at 64 readable bytes holding a message (M1-M6).
+pub(crate) unsafe fn data(msg: *mut Msg) -> *mut c_void {
+    let at = msg as *mut u8;
+    // SAFETY: the caller vouches for the 64 bytes; every field is read at
+    // its offset without assuming alignment.
     unsafe {
-        match Kind::from_byte((*msg).kind) {
-            Some(Kind::Vsm) => core::ptr::addr_of_mut!((*msg).payload) as *mut c_void,
-            // An lmsg/zclmsg always has a live content block.
-            Some(Kind::Lmsg | Kind::Zclmsg) => (*(*msg).content()).data,
-            Some(Kind::Cmsg) => (*msg).cmsg_data(),
+        let word = |offset: usize| (at.add(offset) as *const usize).read_unaligned();
+        match Kind::from_byte(at.add(layout::KIND_AT).read()) {
+            Some(Kind::Vsm) => at.add(layout::PAYLOAD_AT) as *mut c_void,
+            // A live content block (M2); its first field is the data.
+            Some(Kind::Lmsg | Kind::Zclmsg) => (*(word(layout::PAYLOAD_AT) as *const Content)).data,
+            Some(Kind::Cmsg) => word(layout::PAYLOAD_AT) as *mut c_void,
             _ => core::ptr::null_mut(),
         }
     }
 }
 
 /// `zmq_msg_size`; `None` where libzmq aborts (see [`data`]).
-pub fn size(msg: &Msg) -> Option<usize> {
+///
+/// # Safety
+/// `msg` satisfies M1-M6.
+pub(crate) unsafe fn size(msg: &Msg) -> Option<usize> {
     match Kind::from_byte(msg.kind)? {
         Kind::Vsm => Some(msg.vsm_size as usize),
-        // SAFETY: an lmsg/zclmsg always has a live content block.
+        // SAFETY: an lmsg/zclmsg has a live content block (M2).
         Kind::Lmsg | Kind::Zclmsg => Some(unsafe { (*msg.content()).size }),
         Kind::Cmsg => Some(msg.cmsg_size()),
         _ => None,
@@ -466,12 +422,15 @@ pub fn size(msg: &Msg) -> Option<usize> {
 }
 
 /// `zmq_msg_more`.
-pub fn more(msg: &Msg) -> bool {
+pub(crate) fn more(msg: &Msg) -> bool {
     msg.flags & flags::MORE != 0
 }
 
 /// `zmq_msg_get`.
-pub fn get(msg: &Msg, property: c_int) -> Result<c_int> {
+///
+/// # Safety
+/// `msg` satisfies M1-M6.
+pub(crate) unsafe fn get(msg: &Msg, property: c_int) -> Result<c_int> {
     match property {
         ZMQ_MORE => Ok(more(msg) as c_int),
         ZMQ_SHARED => Ok((msg.kind == Kind::Cmsg as u8 || msg.flags & flags::SHARED != 0) as c_int),
@@ -480,7 +439,7 @@ pub fn get(msg: &Msg, property: c_int) -> Result<c_int> {
                 return Err(Errno(libc::EINVAL));
             }
             let real = libzmq::real().ok_or(Errno(libc::EINVAL))?;
-            // SAFETY: the message carries libzmq metadata; libzmq reads it.
+            // SAFETY: the message carries libzmq metadata (M6); libzmq reads it.
             match unsafe { (real.get)(msg as *const Msg as *const c_void, property) } {
                 -1 => Err(Errno(errno())),
                 fd => Ok(fd),
@@ -493,14 +452,14 @@ pub fn get(msg: &Msg, property: c_int) -> Result<c_int> {
 /// `zmq_msg_gets`: metadata properties; EINVAL when there is none.
 ///
 /// # Safety
-/// `property` is a NUL-terminated string.
-pub unsafe fn gets(msg: &Msg, property: *const c_char) -> Result<*const c_char> {
+/// `msg` satisfies M1-M6; `property` is a NUL-terminated string.
+pub(crate) unsafe fn gets(msg: &Msg, property: *const c_char) -> Result<*const c_char> {
     if msg.metadata.is_null() {
         return Err(Errno(libc::EINVAL));
     }
     let real = libzmq::real().ok_or(Errno(libc::EINVAL))?;
-    // SAFETY: the message carries libzmq metadata, which only libzmq reads;
-    // the caller vouches for `property`.
+    // SAFETY: the message carries libzmq metadata (M6), which only libzmq
+    // reads; the caller vouches for `property`.
     let value = unsafe { (real.gets)(msg as *const Msg as *const c_void, property) };
     if value.is_null() {
         Err(Errno(errno()))
@@ -510,12 +469,12 @@ pub unsafe fn gets(msg: &Msg, property: *const c_char) -> Result<*const c_char> 
 }
 
 /// `zmq_msg_routing_id`.
-pub fn routing_id(msg: &Msg) -> u32 {
+pub(crate) fn routing_id(msg: &Msg) -> u32 {
     msg.routing_id
 }
 
 /// `zmq_msg_set_routing_id`: 0 is not a routing id (EINVAL).
-pub fn set_routing_id(msg: &mut Msg, routing_id: u32) -> Result<()> {
+pub(crate) fn set_routing_id(msg: &mut Msg, routing_id: u32) -> Result<()> {
     if routing_id == 0 {
         return Err(Errno(libc::EINVAL));
     }
@@ -523,25 +482,36 @@ pub fn set_routing_id(msg: &mut Msg, routing_id: u32) -> Result<()> {
     Ok(())
 }
 
-/// `zmq_msg_group`.
-pub fn group(msg: &Msg) -> *const c_char {
-    if msg.group.kind == GROUP_TYPE_LONG {
-        // SAFETY: the long group is live while the message holds it.
-        unsafe { (*msg.long_group()).group.as_ptr() as *const c_char }
-    } else {
-        msg.group.bytes.as_ptr() as *const c_char
+/// `zmq_msg_group`: the group name; `msg` is read in place, without
+/// assuming alignment, because a short name lives inside it.
+///
+/// # Safety
+/// `msg` points at 64 readable bytes holding a message (M1-M6).
+pub(crate) unsafe fn group(msg: *const Msg) -> *const c_char {
+    let at = msg as *const u8;
+    // SAFETY: the caller vouches for the 64 bytes; a long group is live
+    // while the message holds it (M5).
+    unsafe {
+        if at.add(layout::GROUP_AT).read() == GROUP_TYPE_LONG {
+            let group = (at.add(layout::LONG_GROUP_AT) as *const *const LongGroup).read_unaligned();
+            (*group).group.as_ptr() as *const c_char
+        } else {
+            at.add(layout::GROUP_AT + 1) as *const c_char
+        }
     }
 }
 
-/// `zmq_msg_set_group`: names longer than 255 bytes give EINVAL; names over
-/// 14 bytes go to a malloc'd, reference-counted block as in libzmq. Unlike
-/// libzmq, a group the message already had is released first (libzmq leaks
-/// it, and corrupts the message when a long group is replaced by a short one).
-pub fn set_group(msg: &mut Msg, name: &CStr) -> Result<()> {
-    let name = name.to_bytes();
-    if name.len() > GROUP_MAX_LENGTH {
-        return Err(Errno(libc::EINVAL));
-    }
+/// `zmq_msg_set_group` with the name's bytes: libzmq 4.3.x reads at most
+/// 255 characters of the name (`strnlen`), so the caller passes at most
+/// that; names over 14 bytes go to a malloc'd, reference-counted block as
+/// in libzmq. Unlike libzmq, a group the message already had is released
+/// first (libzmq leaks it, and corrupts the message when a long group is
+/// replaced by a short one).
+///
+/// # Safety
+/// `msg` satisfies M1-M6.
+pub(crate) unsafe fn set_group(msg: &mut Msg, name: &[u8]) -> Result<()> {
+    let name = &name[..name.len().min(GROUP_MAX_LENGTH)];
     let new_long = if name.len() > SHORT_GROUP_MAX_LENGTH {
         // SAFETY: plain C allocation; libzmq may free it with free().
         let block = unsafe { libc::malloc(core::mem::size_of::<LongGroup>()) } as *mut LongGroup;
@@ -562,13 +532,8 @@ pub fn set_group(msg: &mut Msg, name: &CStr) -> Result<()> {
         None
     };
     if msg.group.kind == GROUP_TYPE_LONG {
-        let old = msg.long_group();
-        // SAFETY: the old long group is live while the message holds it.
-        unsafe {
-            if (*old).refcnt.fetch_sub(1, Ordering::AcqRel) == 1 {
-                libc::free(old as *mut c_void);
-            }
-        }
+        // SAFETY: the old long group is live while the message holds it (M5).
+        unsafe { release_long_group(msg.long_group()) };
     }
     match new_long {
         Some(block) => msg.set_long_group(block),
@@ -582,13 +547,13 @@ pub fn set_group(msg: &mut Msg, name: &CStr) -> Result<()> {
 }
 
 /// The calling thread's errno.
-pub fn errno() -> c_int {
+pub(crate) fn errno() -> c_int {
     // SAFETY: __errno_location always returns this thread's errno slot.
     unsafe { *libc::__errno_location() }
 }
 
 /// Sets the calling thread's errno.
-pub fn set_errno(value: c_int) {
+pub(crate) fn set_errno(value: c_int) {
     // SAFETY: __errno_location always returns this thread's errno slot.
     unsafe { *libc::__errno_location() = value }
 }

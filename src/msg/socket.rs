@@ -7,6 +7,8 @@
 //! from the caller's bytes, hand it to the real libzmq's `zmq_msg_send`, and
 //! on failure close it and report libzmq's errno. Return values (the size,
 //! truncated to `INT_MAX`), errno and flags are therefore libzmq's own.
+//! With several copies of libzmq in the process, the message goes to the
+//! copy that made the socket (`libzmq::for_socket`).
 
 use core::ffi::{c_int, c_void};
 
@@ -28,25 +30,27 @@ pub unsafe fn send(
     len: usize,
     flags: c_int,
 ) -> Result<c_int> {
-    if let Some(real) = libzmq::passthrough() {
-        pool::count(Event::PassedThroughLayout);
-        // SAFETY: forwarded from the caller.
-        return unsafe { forward(real, socket, buf, len, flags) };
+    if socket.is_null() {
+        // libzmq checks the socket before anything else.
+        return Err(Errno(libc::ENOTSOCK));
     }
-    let Some(real) = libzmq::real() else {
+    // SAFETY: non-null; libzmq reads further into anything passed to it as
+    // a socket.
+    let Some(real) = (unsafe { libzmq::for_socket(socket) }) else {
         // No libzmq in the process: nothing can be a socket.
         pool::count(Event::NoLibzmq);
         return Err(Errno(libc::ENOTSOCK));
     };
+    if libzmq::passthrough().is_some() {
+        pool::count(Event::PassedThroughLayout);
+        // SAFETY: forwarded from the caller.
+        return unsafe { forward(real, socket, buf, len, flags) };
+    }
     let Some(msg_send) = real.msg_send else {
         pool::count(Event::PassedThroughNoMsgSend);
         // SAFETY: forwarded from the caller.
         return unsafe { forward(real, socket, buf, len, flags) };
     };
-    if socket.is_null() {
-        // libzmq checks the socket before anything else.
-        return Err(Errno(libc::ENOTSOCK));
-    }
     let mut msg = EMPTY;
     // SAFETY: forwarded from the caller.
     if let Err(failure) = unsafe { init_buffer(&mut msg, buf, len) } {
@@ -57,7 +61,8 @@ pub unsafe fn send(
     }
     pool::count(Event::Send);
     // SAFETY: a live message zmqpool built, and the caller's socket, which
-    // libzmq validates; libzmq takes the message on success.
+    // the copy of libzmq that made it validates; it takes the message on
+    // success.
     let sent = unsafe { msg_send(&mut msg as *mut _ as *mut c_void, socket, flags) };
     if sent < 0 {
         let failure = errno();

@@ -79,29 +79,20 @@ impl Stack {
 
 static CLASSES: [RawLock<Stack>; COUNT] = [const { RawLock::new(Stack::new()) }; COUNT];
 static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
-static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(usize::MAX);
+static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_CACHED_BYTES);
 
 const DEFAULT_MAX_CACHED_BYTES: usize = 64 << 20;
 
-/// The cap on bytes held in the depot (`ZMQPOOL_MAX_CACHED_BYTES`).
+/// The cap on bytes held in the depot (`ZMQPOOL_MAX_CACHED_BYTES`, read at
+/// load, or `zmqpool_set_max_cached_bytes`).
 pub fn max_cached_bytes() -> usize {
     // Relaxed: a standalone setting.
-    let cap = MAX_CACHED_BYTES.load(Ordering::Relaxed);
-    if cap != usize::MAX {
-        return cap;
-    }
-    let cap = std::env::var("ZMQPOOL_MAX_CACHED_BYTES")
-        .ok()
-        .and_then(|text| text.trim().parse::<usize>().ok())
-        .unwrap_or(DEFAULT_MAX_CACHED_BYTES)
-        .min(usize::MAX - 1);
-    MAX_CACHED_BYTES.store(cap, Ordering::Relaxed);
-    cap
+    MAX_CACHED_BYTES.load(Ordering::Relaxed)
 }
 
 /// Sets the cap; the depot is trimmed to it at the next hand-in.
 pub fn set_max_cached_bytes(cap: usize) {
-    MAX_CACHED_BYTES.store(cap.min(usize::MAX - 1), Ordering::Relaxed);
+    MAX_CACHED_BYTES.store(cap, Ordering::Relaxed);
 }
 
 /// Bytes currently held in the depot.
@@ -119,7 +110,7 @@ pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
     // Relaxed: the counter is a bound, not a synchronisation point; the
     // blocks themselves are published by the mutex.
     let before = CACHED_BYTES.fetch_add(bytes, Ordering::Relaxed);
-    if before + bytes > max_cached_bytes() {
+    if before.saturating_add(bytes) > max_cached_bytes() {
         CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
         // SAFETY: forwarded from the caller.
         unsafe { release_chain(head) };

@@ -26,7 +26,7 @@
 mod buffer;
 pub mod depot;
 mod fork;
-mod lock;
+pub(crate) mod lock;
 pub(crate) mod record;
 pub mod size_class;
 pub mod stats;
@@ -76,45 +76,23 @@ impl Backend {
     }
 }
 
-const BACKEND_UNSET: u8 = 0;
-static BACKEND: AtomicU8 = AtomicU8::new(BACKEND_UNSET);
+/// The backend for new blocks: pool until `ZMQPOOL_BACKEND` (read at load)
+/// or `set_backend` says otherwise.
+static BACKEND: AtomicU8 = AtomicU8::new(Backend::Pool as u8);
 
-/// The backend for new blocks: `ZMQPOOL_BACKEND`, read on first use.
+/// The backend for new blocks.
 #[inline]
 pub fn backend() -> Backend {
     // Relaxed: the value is a standalone setting; blocks record their own
     // origin, so a thread seeing an older choice for a moment is harmless.
-    match BACKEND.load(Ordering::Relaxed) {
-        1 => Backend::Pool,
-        2 => Backend::Mimalloc,
-        3 => Backend::System,
-        _ => backend_from_environment(),
-    }
+    Backend::from_byte(BACKEND.load(Ordering::Relaxed)).unwrap_or(Backend::Pool)
 }
 
-/// Whether new blocks come from the pool, as one load and compare (false
-/// until the backend is first chosen, which sends the caller to the slow
-/// path, where [`backend`] chooses it).
+/// Whether new blocks come from the pool, as one load and compare.
 #[inline(always)]
 fn backend_is_pool() -> bool {
     // Relaxed: as in backend().
     BACKEND.load(Ordering::Relaxed) == Backend::Pool as u8
-}
-
-#[cold]
-fn backend_from_environment() -> Backend {
-    let chosen = std::env::var("ZMQPOOL_BACKEND")
-        .ok()
-        .and_then(|name| Backend::from_name(&name))
-        .unwrap_or(Backend::Pool);
-    // Relaxed: as in backend(); a concurrent set_backend wins.
-    let _ = BACKEND.compare_exchange(
-        BACKEND_UNSET,
-        chosen as u8,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
-    Backend::from_byte(BACKEND.load(Ordering::Relaxed)).unwrap_or(chosen)
 }
 
 /// Switches the backend for blocks allocated from now on; blocks already
@@ -301,17 +279,35 @@ pub unsafe fn usable_size(ptr: *const u8) -> usize {
     origin.capacity(requested)
 }
 
-/// mimalloc's `arena_eager_commit` option (its `mi_option_e` index).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+/// mimalloc options (`mi_option_e` indices in the vendored mimalloc v2;
+/// `upstream_options_have_their_defaults` checks them against the library).
+pub(crate) const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+pub(crate) const MI_OPTION_ARENA_RESERVE: libmimalloc_sys::mi_option_t = 23;
+
+/// The arena mimalloc reserves at a time (KiB): 64 MiB rather than its
+/// 1 GiB default, so a process under an address-space limit
+/// (`ulimit -v`, batch and HPC schedulers) with little headroom can still
+/// allocate; more arenas follow as the workload needs them.
+const ARENA_RESERVE_KIB: core::ffi::c_long = 64 << 10;
 
 /// Tunes the embedded mimalloc, unless the user set the option: arenas are
-/// committed on demand, so memory that messages never touch never becomes
-/// resident (eager commit made a burst of 64 KiB messages, touched at both
-/// ends, cost 1.5x its size in RSS instead of a fraction).
+/// reserved 64 MiB at a time (see ARENA_RESERVE_KIB) and committed on
+/// demand, so memory that messages never touch never becomes resident
+/// (eager commit made a burst of 64 KiB messages, touched at both ends,
+/// cost 1.5x its size in RSS instead of a fraction).
 pub fn configure_upstream() {
-    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+    let unset = |name: &core::ffi::CStr| {
+        // SAFETY: a NUL-terminated name; getenv only reads the environment
+        // (at load, on the loading thread).
+        unsafe { libc::getenv(name.as_ptr()) }.is_null()
+    };
+    if unset(c"MIMALLOC_ARENA_EAGER_COMMIT") {
         // SAFETY: mi_option_set accepts any option index and value.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+    }
+    if unset(c"MIMALLOC_ARENA_RESERVE") {
+        // SAFETY: as above.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_RESERVE, ARENA_RESERVE_KIB) };
     }
 }
 

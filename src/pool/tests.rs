@@ -257,3 +257,19 @@ fn a_thread_cache_counts_what_it_holds() {
         .unwrap();
     });
 }
+
+/// The mimalloc option indices zmqpool sets name the options it means:
+/// arena_reserve holds mimalloc's default (1 GiB) or zmqpool's (64 MiB), in
+/// KiB, and arena_eager_commit its default (2) or zmqpool's (0).
+#[test]
+fn upstream_option_indices_name_the_intended_options() {
+    // SAFETY: mi_option_get accepts any option index.
+    let reserve = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_RESERVE) };
+    assert!(
+        reserve == 1 << 20 || reserve == 64 << 10,
+        "arena_reserve {reserve}"
+    );
+    // SAFETY: as above.
+    let eager = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT) };
+    assert!(eager == 2 || eager == 0, "arena_eager_commit {eager}");
+}

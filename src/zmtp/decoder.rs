@@ -173,7 +173,38 @@ pub(super) unsafe extern "C" fn release_shared(_data: *mut c_void, hint: *mut c_
 enum State {
     Flags,
     Size,
+    /// The size is known but its message could not be made yet (ENOMEM,
+    /// which is not a stream error): the next call tries again.
+    Alloc,
     Body,
+}
+
+/// A decoding error, with how many bytes of the input were consumed before
+/// it: EPROTO and EMSGSIZE mean a broken stream (every later call fails
+/// the same way); ENOMEM means the next message could not be made, and the
+/// caller may call again with the unconsumed rest once memory is back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    pub errno: Errno,
+    pub consumed: usize,
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "ZMTP decode failed with errno {} after {} bytes",
+            self.errno.0, self.consumed
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl From<DecodeError> for std::io::Error {
+    fn from(error: DecodeError) -> Self {
+        std::io::Error::from_raw_os_error(error.errno.0)
+    }
 }
 
 /// A ZMTP frame decoder (see the module documentation).
@@ -193,8 +224,6 @@ pub struct Decoder {
     has_ready: bool,
     /// Sticky errno after malformed input (0: none).
     error: c_int,
-    /// The last region get_buffer named (for the safe `commit`).
-    last_buffer: (*mut u8, usize),
 }
 
 // SAFETY: the decoder owns its buffer reference and messages; nothing in it
@@ -203,7 +232,13 @@ unsafe impl Send for Decoder {}
 
 impl Decoder {
     /// A decoder reading `buf_size` bytes at a time (0: 8192; at least 64),
-    /// refusing messages above `max_msg_size` bytes (negative: no limit).
+    /// refusing messages above `max_msg_size` bytes (EMSGSIZE; negative: no
+    /// limit).
+    ///
+    /// Set a limit when the peer is not trusted: without one, 9 bytes of
+    /// frame header can announce a body of any size, and the decoder tries
+    /// to allocate it (sizes beyond the machine's memory fail with ENOMEM,
+    /// but anything below is reserved for the peer to fill, or not).
     pub fn new(buf_size: usize, max_msg_size: i64) -> Result<Decoder> {
         let buf_size = match buf_size {
             0 => super::DEFAULT_BATCH,
@@ -226,7 +261,6 @@ impl Decoder {
             ready: EMPTY,
             has_ready: false,
             error: 0,
-            last_buffer: (core::ptr::null_mut(), 0),
         })
     }
 
@@ -235,14 +269,13 @@ impl Decoder {
         unsafe { msg::data(&mut self.in_progress) as *mut u8 }
     }
 
-    /// Where the caller should read the next bytes, and how many.
-    pub fn get_buffer(&mut self) -> Result<(*mut u8, usize)> {
+    /// Where the caller should read the next bytes, and how many. The
+    /// region stays valid until the next call that takes `&mut self`.
+    pub(crate) fn get_buffer(&mut self) -> Result<(*mut u8, usize)> {
         if self.state == State::Body && self.body_size - self.body_filled >= self.buf_size {
             // Straight into the body of a large message: no copy later.
             let at = self.body_ptr().wrapping_add(self.body_filled);
-            let region = (at, self.body_size - self.body_filled);
-            self.last_buffer = region;
-            return Ok(region);
+            return Ok((at, self.body_size - self.body_filled));
         }
         let shared = match self.shared.take() {
             Some(mut shared) if shared.idle() => {
@@ -256,9 +289,9 @@ impl Decoder {
                 Shared::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?
             }
         };
-        self.last_buffer = (shared.data, shared.capacity);
+        let region = (shared.data, shared.capacity);
         self.shared = Some(shared);
-        Ok(self.last_buffer)
+        Ok(region)
     }
 
     fn fail(&mut self, errno: c_int) -> Errno {
@@ -291,164 +324,210 @@ impl Decoder {
         self.state = State::Flags;
     }
 
-    /// Decodes `size` bytes at `data`. Returns how many were consumed and
-    /// whether a message is ready (then call again with the rest, after
-    /// [`Decoder::take`]).
+    /// Decodes `size` bytes at `data`: how many were consumed, and whether a
+    /// message is ready (then call again with the rest, after
+    /// [`Decoder::take`]), or the error after how many were consumed.
     ///
     /// # Safety
     /// `data` is readable for `size` bytes and, if it lies in the buffer
     /// `get_buffer` named, those bytes were written there by the caller.
-    pub unsafe fn decode(&mut self, data: *const u8, size: usize) -> Result<(usize, bool)> {
+    pub(crate) unsafe fn decode(&mut self, data: *const u8, size: usize) -> (usize, Result<bool>) {
         if self.error != 0 {
-            return Err(Errno(self.error));
+            return (0, Err(Errno(self.error)));
         }
         if self.has_ready {
             // The previous message has not been taken yet.
-            return Err(Errno(libc::EAGAIN));
+            return (0, Err(Errno(libc::EAGAIN)));
         }
         let mut pos = 0;
-        if self.state == State::Body
-            && size > 0
-            && core::ptr::eq(data, self.body_ptr().wrapping_add(self.body_filled))
-        {
-            // The caller read straight into the body (get_buffer).
-            let n = size.min(self.body_size - self.body_filled);
-            self.body_filled += n;
-            pos = n;
-            if self.body_filled == self.body_size {
-                let done = core::mem::replace(&mut self.in_progress, EMPTY);
-                self.make_ready(done);
-                return Ok((pos, true));
+        if let Some(filled) = self.filled_in_place(data, size) {
+            pos = filled;
+            if self.has_ready {
+                return (pos, Ok(true));
             }
         }
-        while pos < size {
+        while pos < size || self.state == State::Alloc {
             if self.state == State::Flags && size - pos >= 2 {
-                // The common case in one step: a short frame whose body is
-                // all here.
-                // SAFETY: two bytes from pos are in bounds.
-                let (byte, len) = unsafe { (*data.add(pos), usize::from(*data.add(pos + 1))) };
-                if byte & (FLAGS_RESERVED | FLAG_LONG) == 0
-                    && len <= size - pos - 2
-                    && (self.max_msg_size < 0 || len as u64 <= self.max_msg_size as u64)
-                {
-                    // SAFETY: the body's len bytes are in bounds.
-                    let at = unsafe { data.add(pos + 2) };
-                    let built = if len <= MAX_VSM_SIZE {
-                        // Inline body, written straight into the ready slot.
-                        let ready = &mut self.ready;
-                        ready.metadata = core::ptr::null_mut();
-                        ready.kind = Kind::Vsm as u8;
-                        ready.vsm_size = len as u8;
-                        ready.flags = 0;
-                        ready.routing_id = 0;
-                        ready.group.kind = crate::msg::layout::GROUP_TYPE_SHORT;
-                        ready.group.bytes[0] = 0;
-                        // SAFETY: len <= 33 bytes in bounds of the input.
-                        let body = unsafe { core::slice::from_raw_parts(at, len) };
-                        ready.payload[..len].copy_from_slice(body);
-                        true
-                    } else {
-                        self.zero_copy(at, len, len)
-                    };
-                    if built {
-                        self.frame_flags = byte;
-                        pos += 2 + len;
-                        self.mark_ready();
-                        return Ok((pos, true));
-                    }
-                    // Otherwise (no slot, outside the buffer) the frame
-                    // takes the general path below.
+                // SAFETY: pos + 2 <= size: in bounds by the contract.
+                if let Some(used) = unsafe { self.short_frame(data.add(pos), size - pos) } {
+                    return (pos + used, Ok(true));
                 }
             }
-            match self.state {
-                State::Flags => {
-                    // SAFETY: pos < size: in bounds by the contract.
-                    let byte = unsafe { *data.add(pos) };
-                    pos += 1;
-                    if byte & FLAGS_RESERVED != 0 {
-                        return Err(self.fail(libc::EPROTO));
-                    }
-                    self.frame_flags = byte;
-                    self.size_have = 0;
-                    self.state = State::Size;
-                }
-                State::Size => {
-                    let need = if self.frame_flags & FLAG_LONG != 0 {
-                        8
-                    } else {
-                        1
-                    };
-                    let n = (need - self.size_have).min(size - pos);
-                    // SAFETY: n bytes from pos are in bounds; the target
-                    // range lies inside size_bytes (size_have + n <= 8).
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            data.add(pos),
-                            self.size_bytes.as_mut_ptr().add(self.size_have),
-                            n,
-                        )
-                    };
-                    self.size_have += n;
-                    pos += n;
-                    if self.size_have < need {
-                        continue;
-                    }
-                    let body_size = if need == 8 {
-                        u64::from_be_bytes(self.size_bytes)
-                    } else {
-                        u64::from(self.size_bytes[0])
-                    };
-                    if body_size > isize::MAX as u64
-                        || (self.max_msg_size >= 0 && body_size > self.max_msg_size as u64)
-                    {
-                        return Err(self.fail(libc::EMSGSIZE));
-                    }
-                    let body_size = body_size as usize;
-                    // SAFETY: pos <= size.
-                    let at = unsafe { data.add(pos) };
-                    let available = size - pos;
-                    if body_size == 0 {
-                        self.make_ready(EMPTY);
-                    } else if self.zero_copy(at, body_size, available) {
-                        pos += body_size;
-                        self.mark_ready();
-                    } else {
-                        let mut m = EMPTY;
-                        if msg::init_size(&mut m, body_size).is_err() {
-                            return Err(self.fail(libc::ENOMEM));
-                        }
-                        self.in_progress = m;
-                        self.body_size = body_size;
-                        self.body_filled = 0;
-                        self.state = State::Body;
-                    }
-                }
-                State::Body => {
-                    let n = (self.body_size - self.body_filled).min(size - pos);
-                    let target = self.body_ptr();
-                    // SAFETY: n bytes from pos are in bounds of the input;
-                    // the body has body_size - body_filled >= n bytes left,
-                    // and a fresh pool body cannot overlap the input.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(
-                            data.add(pos),
-                            target.add(self.body_filled),
-                            n,
-                        )
-                    };
-                    self.body_filled += n;
-                    pos += n;
-                    if self.body_filled == self.body_size {
-                        let done = core::mem::replace(&mut self.in_progress, EMPTY);
-                        self.make_ready(done);
-                    }
-                }
+            // SAFETY: pos <= size: the rest is in bounds by the contract.
+            match unsafe { self.step(data.add(pos), size - pos) } {
+                Ok(used) => pos += used,
+                Err(errno) => return (pos, Err(errno)),
             }
             if self.has_ready {
-                return Ok((pos, true));
+                return (pos, Ok(true));
             }
         }
-        Ok((pos, false))
+        (pos, Ok(false))
+    }
+
+    /// The caller read straight into the body being filled (`get_buffer`
+    /// named it): counts the bytes in; None if `data` is not that spot.
+    fn filled_in_place(&mut self, data: *const u8, size: usize) -> Option<usize> {
+        if self.state != State::Body
+            || size == 0
+            || !core::ptr::eq(data, self.body_ptr().wrapping_add(self.body_filled))
+        {
+            return None;
+        }
+        let n = size.min(self.body_size - self.body_filled);
+        self.body_filled += n;
+        if self.body_filled == self.body_size {
+            let done = core::mem::replace(&mut self.in_progress, EMPTY);
+            self.make_ready(done);
+        }
+        Some(n)
+    }
+
+    /// The common case in one step: a short frame whose body is all in the
+    /// `available` bytes at `data`, built straight into the ready slot.
+    /// None when the frame needs the general path (long, reserved bits,
+    /// over the limit, not all here, or no zero-copy slot free).
+    ///
+    /// # Safety
+    /// `data` is readable for `available` >= 2 bytes.
+    #[inline(always)]
+    unsafe fn short_frame(&mut self, data: *const u8, available: usize) -> Option<usize> {
+        // SAFETY: two bytes are in bounds by the contract.
+        let (byte, len) = unsafe { (*data, usize::from(*data.add(1))) };
+        if byte & (FLAGS_RESERVED | FLAG_LONG) != 0
+            || len > available - 2
+            || (self.max_msg_size >= 0 && len as u64 > self.max_msg_size as u64)
+        {
+            return None;
+        }
+        // SAFETY: the body's len bytes are in bounds (checked above).
+        let at = unsafe { data.add(2) };
+        if len <= MAX_VSM_SIZE {
+            // Inline body, written straight into the ready slot.
+            let ready = &mut self.ready;
+            ready.metadata = core::ptr::null_mut();
+            ready.kind = Kind::Vsm as u8;
+            ready.vsm_size = len as u8;
+            ready.flags = 0;
+            ready.routing_id = 0;
+            ready.group.kind = crate::msg::layout::GROUP_TYPE_SHORT;
+            ready.group.bytes[0] = 0;
+            // SAFETY: len <= 33 bytes in bounds of the input.
+            let body = unsafe { core::slice::from_raw_parts(at, len) };
+            ready.payload[..len].copy_from_slice(body);
+        } else if !self.zero_copy(at, len, len) {
+            return None;
+        }
+        self.frame_flags = byte;
+        self.mark_ready();
+        Some(2 + len)
+    }
+
+    /// One step of the general state machine over `available` bytes at
+    /// `data`: how many it consumed.
+    ///
+    /// # Safety
+    /// `data` is readable for `available` bytes (0 only in State::Alloc).
+    unsafe fn step(&mut self, data: *const u8, available: usize) -> Result<usize> {
+        match self.state {
+            State::Flags => {
+                // SAFETY: available >= 1 outside State::Alloc.
+                let byte = unsafe { *data };
+                if byte & FLAGS_RESERVED != 0 {
+                    return Err(self.fail(libc::EPROTO));
+                }
+                self.frame_flags = byte;
+                self.size_have = 0;
+                self.state = State::Size;
+                Ok(1)
+            }
+            // SAFETY: forwarded from the caller.
+            State::Size => unsafe { self.read_size(data, available) },
+            State::Alloc => {
+                // SAFETY: forwarded from the caller.
+                unsafe { self.start_body(data, 0)? };
+                Ok(0)
+            }
+            State::Body => {
+                let n = (self.body_size - self.body_filled).min(available);
+                let target = self.body_ptr();
+                // SAFETY: n bytes are in bounds of the input; the body has
+                // body_size - body_filled >= n bytes left, and a fresh pool
+                // body cannot overlap the input.
+                unsafe { core::ptr::copy_nonoverlapping(data, target.add(self.body_filled), n) };
+                self.body_filled += n;
+                if self.body_filled == self.body_size {
+                    let done = core::mem::replace(&mut self.in_progress, EMPTY);
+                    self.make_ready(done);
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// Reads (the rest of) a frame's size, then starts its body.
+    ///
+    /// # Safety
+    /// `data` is readable for `available` bytes.
+    unsafe fn read_size(&mut self, data: *const u8, available: usize) -> Result<usize> {
+        let need = if self.frame_flags & FLAG_LONG != 0 {
+            8
+        } else {
+            1
+        };
+        let n = (need - self.size_have).min(available);
+        // SAFETY: n bytes are in bounds; the target range lies inside
+        // size_bytes (size_have + n <= 8).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                data,
+                self.size_bytes.as_mut_ptr().add(self.size_have),
+                n,
+            )
+        };
+        self.size_have += n;
+        if self.size_have < need {
+            return Ok(n);
+        }
+        let body_size = if need == 8 {
+            u64::from_be_bytes(self.size_bytes)
+        } else {
+            u64::from(self.size_bytes[0])
+        };
+        if body_size > isize::MAX as u64
+            || (self.max_msg_size >= 0 && body_size > self.max_msg_size as u64)
+        {
+            return Err(self.fail(libc::EMSGSIZE));
+        }
+        self.body_size = body_size as usize;
+        self.state = State::Alloc;
+        // SAFETY: n <= available: the rest is in bounds.
+        Ok(n + unsafe { self.start_body(data.add(n), available - n)? })
+    }
+
+    /// Makes the message for a body of `body_size` bytes: ready at once if
+    /// empty, zero-copy if all of it is in the shared buffer, else a pool
+    /// message to fill. ENOMEM leaves the decoder in State::Alloc to try
+    /// again on the next call. Returns the bytes consumed.
+    ///
+    /// # Safety
+    /// `data` is readable for `available` bytes.
+    unsafe fn start_body(&mut self, data: *const u8, available: usize) -> Result<usize> {
+        let body_size = self.body_size;
+        if body_size == 0 {
+            self.make_ready(EMPTY);
+            return Ok(0);
+        }
+        if self.zero_copy(data, body_size, available) {
+            self.mark_ready();
+            return Ok(body_size);
+        }
+        let mut m = EMPTY;
+        msg::init_size(&mut m, body_size)?;
+        self.in_progress = m;
+        self.body_filled = 0;
+        self.state = State::Body;
+        Ok(0)
     }
 
     /// Makes the ready slot a zero-copy message for a body of `len` bytes at
@@ -473,7 +552,7 @@ impl Decoder {
     }
 
     /// The ready message, if any.
-    pub fn take(&mut self) -> Option<Msg> {
+    pub(crate) fn take(&mut self) -> Option<Msg> {
         if !self.has_ready {
             return None;
         }
@@ -485,32 +564,26 @@ impl Decoder {
 
     // ---- the safe Rust API ------------------------------------------------
 
-    /// The buffer to read the next bytes into; then call
-    /// [`Decoder::commit`] with how many were written.
-    pub fn buffer(&mut self) -> Result<&mut [u8]> {
+    /// The buffer to read the next bytes into: write into it, then
+    /// [`ReadBuffer::commit`] how many were written. While the guard lives
+    /// the decoder cannot be used otherwise, so the region it names cannot
+    /// be released under it.
+    pub fn buffer(&mut self) -> Result<ReadBuffer<'_>> {
         let (data, len) = self.get_buffer()?;
-        // SAFETY: get_buffer names `len` writable bytes owned by the decoder
-        // (its shared buffer, or the unfilled rest of a pool body), valid
-        // while it is not called again; the borrow of self covers that.
-        Ok(unsafe { core::slice::from_raw_parts_mut(data, len) })
-    }
-
-    /// Decodes the first `filled` bytes of the last [`Decoder::buffer`],
-    /// appending every complete message to `out`.
-    pub fn commit(&mut self, filled: usize, out: &mut Vec<Message>) -> Result<()> {
-        let (data, len) = self.last_buffer;
-        if data.is_null() || filled > len {
-            return Err(Errno(libc::EINVAL));
-        }
-        self.last_buffer = (core::ptr::null_mut(), 0);
-        // SAFETY: the region came from get_buffer and stays valid: the
-        // decoder (its owner) has not been asked for another buffer.
-        unsafe { self.decode_all(data, filled, out) }
+        Ok(ReadBuffer {
+            decoder: self,
+            data,
+            len,
+        })
     }
 
     /// Decodes bytes held elsewhere (copied into messages), appending every
     /// complete message to `out`.
-    pub fn decode_slice(&mut self, data: &[u8], out: &mut Vec<Message>) -> Result<()> {
+    pub fn decode_slice(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<Message>,
+    ) -> core::result::Result<(), DecodeError> {
         // SAFETY: a slice is readable for its length.
         unsafe { self.decode_all(data.as_ptr(), data.len(), out) }
     }
@@ -522,22 +595,68 @@ impl Decoder {
         data: *const u8,
         size: usize,
         out: &mut Vec<Message>,
-    ) -> Result<()> {
+    ) -> core::result::Result<(), DecodeError> {
         let mut pos = 0;
         loop {
             // SAFETY: pos <= size, so the rest is in bounds.
-            let (used, ready) = unsafe { self.decode(data.add(pos), size - pos)? };
+            let (used, result) = unsafe { self.decode(data.add(pos), size - pos) };
             pos += used;
-            if ready {
-                if let Some(m) = self.take() {
-                    // SAFETY: a live message this decoder made, handed over.
-                    out.push(unsafe { Message::from_raw(m) });
+            match result {
+                Ok(true) => {
+                    if let Some(m) = self.take() {
+                        // SAFETY: a live message this decoder made, handed over.
+                        out.push(unsafe { Message::from_raw(m) });
+                    }
+                }
+                Ok(false) => {}
+                Err(errno) => {
+                    return Err(DecodeError {
+                        errno,
+                        consumed: pos,
+                    })
                 }
             }
-            if pos == size {
+            if pos == size && self.state != State::Alloc {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The region [`Decoder::buffer`] named, borrowed from the decoder until
+/// [`ReadBuffer::commit`] (or drop, which decodes nothing).
+pub struct ReadBuffer<'a> {
+    decoder: &'a mut Decoder,
+    data: *mut u8,
+    len: usize,
+}
+
+impl ReadBuffer<'_> {
+    /// The bytes to read into.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: get_buffer named `len` writable bytes owned by the
+        // decoder (its shared buffer, or the unfilled rest of a pool body),
+        // valid while the decoder is not otherwise used: the guard holds
+        // its only borrow.
+        unsafe { core::slice::from_raw_parts_mut(self.data, self.len) }
+    }
+
+    /// Decodes the first `filled` bytes written into the region (EINVAL if
+    /// more than it holds), appending every complete message to `out`.
+    pub fn commit(
+        self,
+        filled: usize,
+        out: &mut Vec<Message>,
+    ) -> core::result::Result<(), DecodeError> {
+        if filled > self.len {
+            return Err(DecodeError {
+                errno: Errno(libc::EINVAL),
+                consumed: 0,
+            });
+        }
+        // SAFETY: the region came from get_buffer and is still valid: the
+        // decoder has been borrowed by this guard ever since.
+        unsafe { self.decoder.decode_all(self.data, filled, out) }
     }
 }
 

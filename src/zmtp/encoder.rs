@@ -89,8 +89,9 @@ impl Encoder {
     /// an invalid message.
     ///
     /// # Safety
-    /// `m` is a message initialised by zmqpool or libzmq, or invalid bytes.
-    pub unsafe fn load_msg(&mut self, m: &mut Msg) -> Result<()> {
+    /// `m` satisfies M1-M6 (a message initialised by zmqpool or libzmq, or
+    /// invalid bytes, which check refuses).
+    pub(crate) unsafe fn load_msg(&mut self, m: &mut Msg) -> Result<()> {
         if self.stage != Stage::Idle {
             return Err(Errno(libc::EAGAIN));
         }
@@ -98,7 +99,8 @@ impl Encoder {
         self.release_held();
         self.msg = core::mem::replace(m, EMPTY);
         msg::init(m);
-        self.body_len = msg::size(&self.msg).unwrap_or(0);
+        // SAFETY: a valid message (checked above, M1-M6), now ours.
+        self.body_len = unsafe { msg::size(&self.msg) }.unwrap_or(0);
         self.header_len = frame_header(self.msg.flags, self.body_len, &mut self.header);
         self.header_pos = 0;
         self.body_pos = 0;
@@ -118,7 +120,7 @@ impl Encoder {
     ///
     /// # Safety
     /// A non-null `*data` is writable for `size` bytes.
-    pub unsafe fn encode_raw(&mut self, data: &mut *mut u8, size: usize) -> usize {
+    pub(crate) unsafe fn encode_raw(&mut self, data: &mut *mut u8, size: usize) -> usize {
         self.release_held();
         if self.stage == Stage::Idle {
             return 0;
