@@ -31,7 +31,7 @@ CZMQ_LIBS = $(shell pkg-config --libs libczmq 2>/dev/null || echo -lczmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint demo install clean help
+.PHONY: check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint install clean help FORCE
 
 all: lib $(HEADER)
 
@@ -52,8 +52,10 @@ help:
 lib:
 	$(CARGO) build --release --locked
 	$(CARGO) build --release --locked --features malloc-override --target-dir $(MALLOC_TARGET)
-	# Replaced, never rewritten in place: a running process may map it.
-	cp $(MALLOC_TARGET)/release/libzmqpool.so $(LIB_MALLOC).tmp && mv -f $(LIB_MALLOC).tmp $(LIB_MALLOC)
+	@# Replaced (never rewritten in place: a running process may map it),
+	@# and only when it changed.
+	@cmp -s $(MALLOC_TARGET)/release/libzmqpool.so $(LIB_MALLOC) || \
+	  { cp $(MALLOC_TARGET)/release/libzmqpool.so $(LIB_MALLOC).tmp && mv -f $(LIB_MALLOC).tmp $(LIB_MALLOC); }
 
 $(LIB_SO) $(LIB_A): lib
 
@@ -76,7 +78,7 @@ test-rust:
 
 # ---- C tests ---------------------------------------------------------------
 C_TESTS := $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
-	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
+	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
 # What every test that checks for zmqpool includes (defined before any rule
@@ -152,6 +154,14 @@ $(BUILD)/fake/libfakezmq.so: c_tests/fake_libzmq_mutex.c | $(BUILD)
 $(BUILD)/test_passthrough: c_tests/test_passthrough.c c_tests/harness.h $(BUILD)/fake/libfakezmq.so $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_NO_ZMQ_H -o $@ c_tests/test_passthrough.c -L$(RELEASE) -L$(BUILD)/fake \
 	  -Wl,-rpath,$(abspath $(RELEASE)) -Wl,-rpath,$(abspath $(BUILD)/fake) -lzmqpool -lfakezmq
+# The same against a "libzmq 4.3.2": 4.3.4's content block, an older group
+# layout that only the version reveals.
+$(BUILD)/fake432/libfakezmq.so: c_tests/fake_libzmq_mutex.c | $(BUILD)
+	mkdir -p $(BUILD)/fake432
+	$(CC) $(CFLAGS) -Wall -Wextra -std=gnu99 -DFAKE_4_3_2 -shared -fPIC -o $@ $< -lpthread
+$(BUILD)/test_passthrough_432: c_tests/test_passthrough.c c_tests/harness.h $(BUILD)/fake432/libfakezmq.so $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_NO_ZMQ_H -DFAKE_4_3_2 -o $@ c_tests/test_passthrough.c -L$(RELEASE) -L$(BUILD)/fake432 \
+	  -Wl,-rpath,$(abspath $(RELEASE)) -Wl,-rpath,$(abspath $(BUILD)/fake432) -lzmqpool -lfakezmq
 
 # libzmq as a language binding bundles it: renamed, with its own soname,
 # dlopen'ed into a local scope by a program that links zmqpool only.
@@ -168,6 +178,9 @@ $(BUILD)/bundled/libzmq-bundled.so: FORCE | $(BUILD)
 FORCE:
 $(BUILD)/test_local_scope: c_tests/test_local_scope.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_local_scope.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
+# The same with Debian's libzmq linked too: two copies in one process.
+$(BUILD)/test_two_libzmq: c_tests/test_local_scope.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -DWITH_GLOBAL_LIBZMQ -o $@ c_tests/test_local_scope.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl
 
 # The header compiles as C99 and C++11, before or after <zmq.h>, or without it.
 $(BUILD)/test_header_c: c_tests/test_header.c $(HEADER) lib | $(BUILD)
@@ -190,12 +203,15 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_pool
 	$(BUILD)/test_dlopen
 	$(BUILD)/test_passthrough
+	$(BUILD)/test_passthrough_432
 	$(BUILD)/test_ctor_ref
 	$(EXPECT) $(BUILD)/test_ctor_linked
 	$(PRELOAD) $(BUILD)/test_ctor_ref
 	$(PRELOAD_M) $(BUILD)/test_ctor_ref
 	$(BUILD)/test_zmtp
 	$(BUILD)/test_local_scope $(BUILD)/bundled/libzmq-bundled.so
+	$(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so
+	ZMQPOOL_VERBOSE=1 $(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so 2>&1 | grep -q "found libzmq .* after load"
 	$(BUILD)/test_msg_ref
 	$(EXPECT) $(BUILD)/test_msg_linked
 	$(PRELOAD) $(BUILD)/test_msg_ref

@@ -12,6 +12,27 @@
 
 typedef void (free_fn) (void *data, void *hint);
 
+/* Built with -DFAKE_4_3_2 it plays libzmq 4.3.2 instead: libzmq 4.3.4's
+ * content block (40 bytes, atomic count), but version 4.3.2, whose group
+ * field is a 16-byte name where 4.3.3 keeps a type byte and a pointer.
+ * Only the version tells the two apart; zmqpool must pass through. */
+#ifdef FAKE_4_3_2
+typedef struct
+{
+    void *data;
+    size_t size;
+    free_fn *ffn;
+    void *hint;
+    struct
+    {
+        uint32_t value;
+    } refcnt;
+} content_t;
+#define REFCNT_INIT(c) ((void) 0)
+#define REFCNT_LOCK(c) ((void) 0)
+#define REFCNT_UNLOCK(c) ((void) 0)
+#define REFCNT_DESTROY(c) ((void) 0)
+#else
 typedef struct
 {
     void *data;
@@ -24,6 +45,11 @@ typedef struct
         pthread_mutex_t sync;
     } refcnt;
 } content_t;
+#define REFCNT_INIT(c) pthread_mutex_init (&(c)->refcnt.sync, NULL)
+#define REFCNT_LOCK(c) pthread_mutex_lock (&(c)->refcnt.sync)
+#define REFCNT_UNLOCK(c) pthread_mutex_unlock (&(c)->refcnt.sync)
+#define REFCNT_DESTROY(c) pthread_mutex_destroy (&(c)->refcnt.sync)
+#endif
 
 enum { type_vsm = 101, type_lmsg = 102, shared = 128, max_vsm = 33 };
 
@@ -45,7 +71,11 @@ void zmq_version (int *major, int *minor, int *patch)
 {
     *major = 4;
     *minor = 3;
+#ifdef FAKE_4_3_2
+    *patch = 2;
+#else
     *patch = 4;
+#endif
 }
 
 int zmq_msg_init (zmq_msg_t *m)
@@ -75,7 +105,7 @@ int zmq_msg_init_size (zmq_msg_t *m, size_t size)
     c->ffn = NULL;
     c->hint = NULL;
     c->refcnt.value = 0;
-    pthread_mutex_init (&c->refcnt.sync, NULL);
+    REFCNT_INIT (c);
     memcpy (m->bytes + 8, &c, sizeof c);
     m->bytes[42] = type_lmsg;
     return 0;
@@ -97,12 +127,12 @@ int zmq_msg_close (zmq_msg_t *m)
         content_t *c = content_of (m);
         int last = 1;
         if (m->bytes[43] & shared) {
-            pthread_mutex_lock (&c->refcnt.sync);
+            REFCNT_LOCK (c);
             last = --c->refcnt.value == 0;
-            pthread_mutex_unlock (&c->refcnt.sync);
+            REFCNT_UNLOCK (c);
         }
         if (last) {
-            pthread_mutex_destroy (&c->refcnt.sync);
+            REFCNT_DESTROY (c);
             free (c);
         }
     } else if (m->bytes[42] != type_vsm) {
@@ -120,9 +150,9 @@ int zmq_msg_copy (zmq_msg_t *dest, zmq_msg_t *src)
     fake_zmq_calls--;
     if (src->bytes[42] == type_lmsg) {
         content_t *c = content_of (src);
-        pthread_mutex_lock (&c->refcnt.sync);
+        REFCNT_LOCK (c);
         c->refcnt.value = (src->bytes[43] & shared) ? c->refcnt.value + 1 : 2;
-        pthread_mutex_unlock (&c->refcnt.sync);
+        REFCNT_UNLOCK (c);
         src->bytes[43] |= shared;
     }
     *dest = *src;
@@ -179,4 +209,34 @@ const char *zmq_msg_gets (const zmq_msg_t *m, const char *property)
     (void) m, (void) property;
     fake_zmq_calls++;
     return "fake";
+}
+
+/* Socket calls, enough for zmq_send in pass-through mode: the fake's one
+ * "socket" is fake_socket; zmq_send records what it was given. */
+int fake_socket[4] = {0x5a, 0, 0, 0};
+size_t fake_sent_size;
+
+int zmq_send (void *socket, const void *buf, size_t len, int flags)
+{
+    (void) buf;
+    (void) flags;
+    fake_zmq_calls++;
+    if (socket != fake_socket) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    fake_sent_size = len;
+    return (int) len;
+}
+
+int zmq_msg_send (zmq_msg_t *m, void *socket, int flags)
+{
+    (void) flags;
+    fake_zmq_calls++;
+    if (socket != fake_socket) {
+        errno = ENOTSOCK;
+        return -1;
+    }
+    fake_sent_size = zmq_msg_size (m);
+    return (int) fake_sent_size;
 }

@@ -5,8 +5,14 @@
  * metadata of messages received over tcp, and nothing may leak when the
  * last reference goes after the connection and the context are gone.
  *
+ * zmq_send, exported by zmqpool, must hand its message to the copy of
+ * libzmq that made the socket. Built with -DWITH_GLOBAL_LIBZMQ the program
+ * also links Debian's libzmq: two copies in one process, sockets from both
+ * sent on through zmqpool's zmq_send.
+ *
  * usage: test_local_scope PATH-TO-RENAMED-LIBZMQ
- * This program links zmqpool only; every socket call goes through dlsym. */
+ * This program links zmqpool (and maybe libzmq); every call into the
+ * hidden copy goes through dlsym on its handle. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -40,11 +46,32 @@ static const char *(*lib_msg_gets) (const zmq_msg_t *, const char *);
         memcpy (&(var), &sym_, sizeof sym_);                                   \
     } while (0)
 
+#ifdef WITH_GLOBAL_LIBZMQ
+static void two_copies_of_libzmq_are_in_the_process (void)
+{
+    CHECK (dlsym (RTLD_DEFAULT, "zmq_ctx_new") != NULL);
+    CHECK (dlsym (RTLD_DEFAULT, "zmq_ctx_new") != dlsym (lib, "zmq_ctx_new"));
+}
+#else
 static void libzmq_is_out_of_every_global_view (void)
 {
     CHECK (dlsym (RTLD_DEFAULT, "zmq_ctx_new") == NULL);
     CHECK (dlopen ("libzmq.so.5", RTLD_NOLOAD | RTLD_LAZY) == NULL);
 }
+
+/* Before any libzmq is loaded nothing can be a socket: ENOTSOCK, counted. */
+static void zmq_send_without_any_libzmq_is_enotsock_and_counted (void)
+{
+    zmqpool_stats_t before, after;
+    long not_a_socket[8] = {0};
+    CHECK_EQ_INT (zmqpool_stats (&before), 0);
+    CHECK_FAILS (zmq_send (not_a_socket, "hello", 5, 0), -1, ENOTSOCK);
+    CHECK_FAILS (zmq_send (NULL, "hello", 5, 0), -1, ENOTSOCK);
+    CHECK_EQ_INT (zmqpool_stats (&after), 0);
+    CHECK_EQ_INT (after.calls_without_libzmq - before.calls_without_libzmq, 1);
+    CHECK_EQ_INT (after.sends, before.sends);
+}
+#endif
 
 static void fill (unsigned char *data, size_t size, unsigned seed)
 {
@@ -116,12 +143,81 @@ static void metadata_is_read_and_released_through_the_hidden_libzmq (void)
     }
 }
 
+/* zmqpool's zmq_send on a socket of the hidden copy (and, with a global
+ * copy too, on one of that): each message reaches the copy that made the
+ * socket, pooled, every byte intact. */
+static void zmq_send_reaches_the_copy_that_made_the_socket (void)
+{
+    static const size_t sizes[] = {5, 100, 70000};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    unsigned char *body = (unsigned char *) malloc (70000);
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    zmqpool_stats_t before, after;
+    int linger = 0, i;
+    void *ctx = ctx_new ();
+    void *push = socket_new (ctx, ZMQ_PUSH);
+    void *pull = socket_new (ctx, ZMQ_PULL);
+    CHECK (body && ctx && push && pull);
+    sock_setopt (push, ZMQ_LINGER, &linger, sizeof linger);
+    CHECK_EQ_INT (sock_bind (pull, "inproc://hidden"), 0);
+    CHECK_EQ_INT (sock_connect (push, "inproc://hidden"), 0);
+    CHECK_EQ_INT (zmqpool_stats (&before), 0);
+    for (i = 0; i < N; i++) {
+        fill (body, sizes[i], (unsigned) i + 50);
+        CHECK_EQ_INT (zmq_send (push, body, sizes[i], 0), (int) sizes[i]);
+    }
+    CHECK_EQ_INT (zmqpool_stats (&after), 0);
+    CHECK_EQ_INT (after.sends - before.sends, N);
+    CHECK_EQ_INT (after.messages_pooled - before.messages_pooled, 2);
+    for (i = 0; i < N; i++) {
+        zmq_msg_t msg;
+        zmq_msg_init (&msg);
+        CHECK_EQ_INT (lib_msg_recv (&msg, pull, 0), (int) sizes[i]);
+        CHECK (intact ((unsigned char *) zmq_msg_data (&msg), sizes[i], (unsigned) i + 50));
+        zmq_msg_close (&msg);
+    }
+#ifdef WITH_GLOBAL_LIBZMQ
+    {
+        /* The global copy's sockets, through the same zmq_send. */
+        void *gctx = zmq_ctx_new ();
+        void *gpush = zmq_socket (gctx, ZMQ_PUSH);
+        void *gpull = zmq_socket (gctx, ZMQ_PULL);
+        zmq_msg_t msg;
+        CHECK_EQ_INT (zmq_bind (gpull, "inproc://global"), 0);
+        CHECK_EQ_INT (zmq_connect (gpush, "inproc://global"), 0);
+        fill (body, 5000, 9);
+        CHECK_EQ_INT (zmq_send (gpush, body, 5000, 0), 5000);
+        zmq_msg_init (&msg);
+        CHECK_EQ_INT (zmq_msg_recv (&msg, gpull, 0), 5000);
+        CHECK (intact ((unsigned char *) zmq_msg_data (&msg), 5000, 9));
+        zmq_msg_close (&msg);
+        zmq_setsockopt (gpush, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close (gpush);
+        zmq_close (gpull);
+        zmq_ctx_term (gctx);
+    }
+    (void) endpoint;
+    (void) len;
+#else
+    (void) endpoint;
+    (void) len;
+#endif
+    CHECK_EQ_INT (sock_close (push), 0);
+    CHECK_EQ_INT (sock_close (pull), 0);
+    CHECK_EQ_INT (ctx_term (ctx), 0);
+    free (body);
+}
+
 int main (int argc, char **argv)
 {
     if (argc != 2) {
         fprintf (stderr, "usage: %s PATH-TO-RENAMED-LIBZMQ\n", argv[0]);
         return 2;
     }
+#ifndef WITH_GLOBAL_LIBZMQ
+    RUN (zmq_send_without_any_libzmq_is_enotsock_and_counted);
+#endif
     lib = dlopen (argv[1], RTLD_LOCAL | RTLD_NOW);
     if (!lib) {
         fprintf (stderr, "dlopen %s: %s\n", argv[1], dlerror ());
@@ -139,8 +235,13 @@ int main (int argc, char **argv)
     FIND (lib_msg_recv, "zmq_msg_recv");
     FIND (lib_msg_gets, "zmq_msg_gets");
     printf ("test_local_scope: libzmq dlopen'ed RTLD_LOCAL as %s\n", argv[1]);
+#ifdef WITH_GLOBAL_LIBZMQ
+    RUN (two_copies_of_libzmq_are_in_the_process);
+#else
     RUN (libzmq_is_out_of_every_global_view);
+#endif
     RUN (metadata_is_read_and_released_through_the_hidden_libzmq);
+    RUN (zmq_send_reaches_the_copy_that_made_the_socket);
     zmqpool_trim ();
     dlclose (lib);
     return harness_finish ("test_local_scope");

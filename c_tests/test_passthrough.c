@@ -1,7 +1,9 @@
-/* zmqpool linked ahead of a libzmq whose message layout differs from
- * libzmq 4.3.4's (fake_libzmq_mutex.c: mutex-based reference counts). The
- * load-time check must notice, pass every zmq_msg_* call through to that
- * library, and say so under ZMQPOOL_VERBOSE=1. */
+/* zmqpool linked ahead of a libzmq whose messages are not laid out as
+ * zmqpool writes them (fake_libzmq_mutex.c): mutex-based reference counts
+ * (a larger content block), or, built with -DFAKE_4_3_2, libzmq 4.3.2
+ * (whose group field differs; only its version shows it). The load-time
+ * check must notice, pass every zmq_msg_* call and zmq_send through to
+ * that library, count them, and say so under ZMQPOOL_VERBOSE=1. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,17 @@
 #include "harness.h"
 
 extern int fake_zmq_calls;
+extern int fake_socket[4];
+extern size_t fake_sent_size;
+int zmq_send (void *socket, const void *buf, size_t len, int flags);
+
+#ifdef FAKE_4_3_2
+#define BODY_AFTER_CONTENT 40
+#define WHY "a version before 4.3.3"
+#else
+#define BODY_AFTER_CONTENT 80
+#define WHY "80 bytes after its content block"
+#endif
 static const char *self_path;
 
 static void every_call_reaches_the_other_libzmq (void)
@@ -21,12 +34,14 @@ static void every_call_reaches_the_other_libzmq (void)
     unsigned char *data;
     CHECK_EQ_INT (zmq_msg_init_size (&m, 100), 0);
     CHECK_EQ_INT (fake_zmq_calls, before + 1);
-    /* the fake's layout: the body 80 bytes after its content block */
+    /* the fake's layout: the body BODY_AFTER_CONTENT bytes after its
+     * content block (zmqpool would have made a zclmsg with its own) */
     {
         unsigned char *content;
         memcpy (&content, (unsigned char *) &m + 8, sizeof content);
         data = (unsigned char *) zmq_msg_data (&m);
-        CHECK (data == content + 80);
+        CHECK (data == content + BODY_AFTER_CONTENT);
+        CHECK_EQ_INT (((unsigned char *) &m)[42], 102);
     }
     CHECK_EQ_INT (zmq_msg_size (&m), 100);
     memset (data, 7, 100);
@@ -54,6 +69,22 @@ static void draft_functions_it_lacks_fail_with_enotsup (void)
     CHECK_EQ_INT (zmq_msg_close (&m), 0);
 }
 
+static void zmq_send_goes_to_the_other_libzmq_and_is_counted (void)
+{
+    zmqpool_stats_t before, after;
+    char body[100];
+    int calls = fake_zmq_calls;
+    memset (body, 1, sizeof body);
+    CHECK_EQ_INT (zmqpool_stats (&before), 0);
+    CHECK_EQ_INT (zmq_send (fake_socket, body, sizeof body, 0), 100);
+    CHECK_EQ_INT (fake_sent_size, 100);
+    CHECK_EQ_INT (fake_zmq_calls, calls + 1);
+    CHECK_EQ_INT (zmqpool_stats (&after), 0);
+    CHECK_EQ_INT (after.passed_through_layout - before.passed_through_layout, 1);
+    CHECK_EQ_INT (after.sends, before.sends);
+    CHECK_EQ_INT (after.messages_pooled, before.messages_pooled);
+}
+
 static void the_pool_api_still_works (void)
 {
     void *p = zmqpool_alloc (1000);
@@ -74,10 +105,11 @@ static void verbose_says_it_passes_through (void)
     got = fread (output, 1, sizeof output - 1, child);
     output[got] = '\0';
     CHECK_EQ_INT (pclose (child), 0);
-    if (!strstr (output, "passing every zmq_msg_* call through"))
+    if (!strstr (output, "passing every zmq_msg_* call through")
+        || !strstr (output, WHY))
         fprintf (stderr, "  child printed: %s\n", output);
     CHECK (strstr (output, "passing every zmq_msg_* call through") != NULL);
-    CHECK (strstr (output, "80 bytes after its content block") != NULL);
+    CHECK (strstr (output, WHY) != NULL);
 }
 
 int main (int argc, char **argv)
@@ -88,6 +120,7 @@ int main (int argc, char **argv)
     printf ("test_passthrough: zmqpool ahead of a libzmq with another layout\n");
     RUN (every_call_reaches_the_other_libzmq);
     RUN (draft_functions_it_lacks_fail_with_enotsup);
+    RUN (zmq_send_goes_to_the_other_libzmq_and_is_counted);
     RUN (the_pool_api_still_works);
     RUN (verbose_says_it_passes_through);
     return harness_finish ("test_passthrough");

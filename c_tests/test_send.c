@@ -161,12 +161,14 @@ static void dontwait_without_a_peer_is_eagain_and_releases_the_message (void)
         CHECK_FAILS (zmq_send (push, body, sizeof body, ZMQ_DONTWAIT), -1,
                      EAGAIN);
     probe_stats (&after);
+    zmq_close (push);
     if (with_zmqpool) {
-        CHECK_EQ_INT (after.sends - before.sends, 100);
+        /* Built by zmqpool, refused by libzmq, released: not a send. */
+        CHECK_EQ_INT (after.messages_pooled - before.messages_pooled, 100);
+        CHECK_EQ_INT (after.sends, before.sends);
         CHECK_EQ_INT (after.frees - before.frees,
                       after.allocations - before.allocations);
     }
-    zmq_close (push);
 }
 
 static void null_and_foreign_sockets_are_enotsock (void)
@@ -258,7 +260,7 @@ static void a_signal_interrupts_a_blocking_send_with_eintr (void)
 }
 
 /* Sizes past INT_MAX: the message is sent whole, the return value is
- * truncated to INT_MAX (as zmq_msg_send's). Needs 4 GiB of memory. */
+ * truncated to INT_MAX (as zmq_msg_send's). Touches about 2 GiB. */
 static void sizes_beyond_int_max_return_int_max (void)
 {
     const size_t size = (size_t) INT_MAX + 5;

@@ -200,6 +200,28 @@ pub fn to_stderr(args: core::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{args}");
 }
 
+/// The running program's short name (glibc's `program_invocation_short_name`).
+pub fn program_name() -> &'static str {
+    extern "C" {
+        static program_invocation_short_name: *const c_char;
+    }
+    // SAFETY: glibc sets this pointer before any constructor runs and never
+    // frees it; it is null or a C string.
+    let name = unsafe { program_invocation_short_name };
+    if name.is_null() {
+        return "?";
+    }
+    // SAFETY: non-null, NUL-terminated, lives as long as the process.
+    core::str::from_utf8(unsafe { CStr::from_ptr(name) }.to_bytes()).unwrap_or("?")
+}
+
+/// True when ZMQPOOL_VERBOSE (or ZMQPOOL_CONF's verbose) was set at load.
+pub fn verbose() -> bool {
+    VERBOSE.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+static VERBOSE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// Prints the pool statistics (also `zmqpool_print_stats`).
 pub fn print_stats() {
     to_stderr(format_args!("{}", pool::stats::snapshot()));
@@ -217,6 +239,7 @@ extern "C" fn on_load() {
         count: 0,
     };
     let settings = Settings::read(&mut problems);
+    VERBOSE.store(settings.verbose, core::sync::atomic::Ordering::Relaxed);
     if let Some(backend) = settings.backend {
         pool::set_backend(backend);
     }
@@ -230,9 +253,10 @@ extern "C" fn on_load() {
     let detection = crate::msg::libzmq::detect_at_load();
     if settings.verbose {
         to_stderr(format_args!(
-            "zmqpool {}: loaded into pid {} (backend {:?}, depot cap {} bytes, thread cap {} bytes)",
+            "zmqpool {}: loaded into pid {} ({}; backend {:?}, depot cap {} bytes, thread cap {} bytes)",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
+            program_name(),
             pool::backend(),
             pool::depot::max_cached_bytes(),
             pool::thread_cache::max_thread_cached_bytes(),

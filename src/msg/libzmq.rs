@@ -161,6 +161,7 @@ fn add(copy: RealLibzmq) -> Option<&'static RealLibzmq> {
         let added = COPIES[count].get_or_init(|| copy);
         // Release: the slot's contents before the count that exposes it.
         COPY_COUNT.store(count + 1, Ordering::Release);
+        report_late(added);
         Some(added)
     })
 }
@@ -172,6 +173,29 @@ pub fn real() -> Option<&'static RealLibzmq> {
         return Some(first);
     }
     find_first().and_then(add)
+}
+
+/// True once a libzmq has been found in the process.
+pub fn seen() -> bool {
+    copies().next().is_some()
+}
+
+/// Set once the load-time search has run: a libzmq found after it was
+/// loaded later (a binding imported after start-up).
+static LOADED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Reports a libzmq found after load (ZMQPOOL_VERBOSE=1); its layout is
+/// not checked: zmqpool's messages may already be in flight.
+#[cold]
+fn report_late(copy: &RealLibzmq) {
+    if LOADED.load(Ordering::Relaxed) && crate::config::verbose() {
+        let (major, minor, patch) = version(copy);
+        crate::config::to_stderr(format_args!(
+            "zmqpool: found libzmq {major}.{minor}.{patch} in {} after load (a binding \
+             loaded later); its layout is not checked",
+            copy.found_in
+        ));
+    }
 }
 
 /// The libzmq every call must be passed to, when a layout is not ours.
@@ -192,9 +216,9 @@ pub fn passthrough() -> Option<&'static RealLibzmq> {
 /// `socket` is non-null and readable for one pointer (libzmq itself reads
 /// further into anything passed as a socket).
 pub unsafe fn for_socket(socket: *mut c_void) -> Option<&'static RealLibzmq> {
+    let first = real()?;
     // SAFETY: by the contract; unaligned, since the pointer is the caller's.
     let vtable = unsafe { (socket as *const usize).read_unaligned() };
-    let first = real()?;
     if in_range(first.range, vtable) {
         return Some(first);
     }
@@ -265,7 +289,9 @@ impl core::fmt::Display for Mismatch {
 /// Looks for every libzmq at load and checks each; on a mismatch switches
 /// every export to pass-through.
 pub fn detect_at_load() -> Detection {
-    let Some(first) = real() else {
+    let first = real();
+    LOADED.store(true, Ordering::Relaxed);
+    let Some(first) = first else {
         return Detection::Absent;
     };
     // Copies in local scopes too (a binding's bundled libzmq).
@@ -312,13 +338,23 @@ pub fn report(detection: &Detection) {
             "zmqpool: no libzmq loaded yet; looked for again when a message needs it"
         )),
         Detection::Compatible => {
+            let interposed = binds_to_us(c"zmq_msg_init_size") && binds_to_us(c"zmq_send");
             for copy in copies() {
                 let (major, minor, patch) = version(copy);
-                say(format_args!(
-                    "zmqpool: libzmq {major}.{minor}.{patch} in {}, layout checked: interposed \
-                     (zmq_msg_* and zmq_send build zmqpool messages)",
-                    copy.found_in
-                ));
+                if interposed {
+                    say(format_args!(
+                        "zmqpool: libzmq {major}.{minor}.{patch} in {}, layout checked: \
+                         interposed (zmq_msg_* and zmq_send build zmqpool messages)",
+                        copy.found_in
+                    ));
+                } else {
+                    say(format_args!(
+                        "zmqpool: libzmq {major}.{minor}.{patch} in {}, layout checked, but NOT \
+                         interposed: the process's zmq_msg_* and zmq_send bind to libzmq \
+                         (zmqpool was loaded after it); nothing will be pooled",
+                        copy.found_in
+                    ));
+                }
             }
             let count = copies().count();
             if count > 1 {
@@ -620,6 +656,14 @@ fn resolve_in(handle: *mut c_void, found_in: Name, range: (usize, usize)) -> Opt
         found_in,
         range,
     })
+}
+
+/// True if the global scope's definition of `name` is zmqpool's own: the
+/// program's calls reach zmqpool, not libzmq.
+fn binds_to_us(name: &CStr) -> bool {
+    // SAFETY: RTLD_DEFAULT and a NUL-terminated name.
+    let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    !symbol.is_null() && is_ours(symbol)
 }
 
 /// True if `symbol` lies in the object that contains zmqpool's own code, so

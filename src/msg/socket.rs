@@ -59,7 +59,6 @@ pub unsafe fn send(
         // SAFETY: `socket` is non-null; libzmq validates it.
         return Err(unsafe { socket_error(real, socket) }.unwrap_or(failure));
     }
-    pool::count(Event::Send);
     // SAFETY: a live message zmqpool built, and the caller's socket, which
     // the copy of libzmq that made it validates; it takes the message on
     // success.
@@ -70,6 +69,7 @@ pub unsafe fn send(
         let _ = unsafe { close(&mut msg) };
         return Err(Errno(failure));
     }
+    pool::count(Event::Send);
     Ok(sent)
 }
 
@@ -98,7 +98,8 @@ unsafe fn forward(
 /// left as it was.
 ///
 /// # Safety
-/// `socket` is non-null.
+/// `socket` is what the caller would pass to libzmq's `zmq_send`: libzmq's
+/// `getsockopt` reads it exactly as its `zmq_send` would.
 unsafe fn socket_error(real: &RealLibzmq, socket: *mut c_void) -> Option<Errno> {
     let getsockopt = real.getsockopt?;
     let saved = errno();

@@ -175,12 +175,14 @@ pub struct zmqpool_stats_t {
     /// `zmq_msg_init_data` messages with a free function (control block
     /// from the pool).
     pub messages_user_data: u64,
-    /// `zmq_send` calls zmqpool served: message built by zmqpool, handed to
-    /// libzmq's `zmq_msg_send`.
+    /// `zmq_send` calls zmqpool served: message built by zmqpool and taken
+    /// by libzmq's `zmq_msg_send` (a send libzmq refused is not counted; its
+    /// message, if pooled, is).
     pub sends: u64,
-    /// Messages libzmq made (its own body, or received with metadata) that
-    /// zmqpool closed. Many of these and few pooled messages: the program
-    /// builds its messages where zmqpool cannot see it.
+    /// Closes of messages libzmq made that reached zmqpool: every close of a
+    /// message received with metadata (each copy counts), and the release
+    /// of a body libzmq allocated. Many of these and few pooled messages:
+    /// the program builds its messages where zmqpool cannot see it.
     pub libzmq_messages: u64,
     /// Calls passed to libzmq's own function because its message layout or
     /// version is not the one zmqpool writes (pass-through mode).
@@ -277,7 +279,13 @@ impl core::fmt::Display for Snapshot {
         } else {
             100.0 * self.cache_hits as f64 / (self.cache_hits + self.cache_misses) as f64
         };
-        writeln!(f, "zmqpool stats (backend {:?})", super::backend())?;
+        writeln!(
+            f,
+            "zmqpool stats (pid {}, {}, backend {:?})",
+            std::process::id(),
+            crate::config::program_name(),
+            super::backend()
+        )?;
         writeln!(f, "  allocations     {:>16}", self.allocations)?;
         writeln!(f, "  frees           {:>16}", self.frees)?;
         writeln!(
@@ -337,11 +345,16 @@ impl core::fmt::Display for Snapshot {
             self.calls_without_libzmq
         )?;
         if self.messages_pooled + self.messages_inline + self.messages_user_data + passed == 0 {
-            write!(
-                f,
-                "\n  note: no message reached zmqpool; the program's zmq_msg_* and zmq_send \
-                 calls are bound elsewhere (a static libzmq, or zmqpool loaded after libzmq)"
-            )?;
+            if crate::msg::libzmq::seen() {
+                write!(
+                    f,
+                    "\n  note: no message reached zmqpool; the program's zmq_msg_* and zmq_send \
+                     calls are bound elsewhere (a static libzmq, zmqpool loaded after libzmq, or \
+                     a binding that looks functions up on libzmq's own handle)"
+                )?;
+            } else {
+                write!(f, "\n  note: no libzmq in this process")?;
+            }
         }
         Ok(())
     }

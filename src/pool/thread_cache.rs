@@ -111,13 +111,13 @@ pub(super) fn alloc(size: usize) -> *mut u8 {
     }
 }
 
-/// [`alloc`], counting `event` in the same visit to the thread's record.
+/// [`alloc`], counting `event` (when the allocation succeeds) in the same
+/// visit to the thread's record.
 #[inline(always)]
 pub(crate) fn alloc_counted(size: usize, event: Event) -> *mut u8 {
     match ThreadRecord::current() {
         Some(record) => {
-            bump(&record.counters.events[event as usize], 1);
-            if record.enter() {
+            let block = if record.enter() {
                 // SAFETY: inside enter/leave on the owner thread.
                 let block = alloc_in(record, unsafe { record.lists() }, size);
                 record.leave();
@@ -125,11 +125,18 @@ pub(crate) fn alloc_counted(size: usize, event: Event) -> *mut u8 {
             } else {
                 record.leave();
                 alloc_after_wait(record, size)
+            };
+            if !block.is_null() {
+                bump(&record.counters.events[event as usize], 1);
             }
+            block
         }
         None => {
-            stats::count_unowned(event);
-            alloc_without_cache(size)
+            let block = alloc_without_cache(size);
+            if !block.is_null() {
+                stats::count_unowned(event);
+            }
+            block
         }
     }
 }
