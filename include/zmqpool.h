@@ -111,14 +111,16 @@ typedef struct zmqpool_stats_t {
    */
   uint64_t messages_user_data;
   /**
-   * `zmq_send` calls zmqpool served: message built by zmqpool, handed to
-   * libzmq's `zmq_msg_send`.
+   * `zmq_send` calls zmqpool served: message built by zmqpool and taken
+   * by libzmq's `zmq_msg_send` (a send libzmq refused is not counted; its
+   * message, if pooled, is).
    */
   uint64_t sends;
   /**
-   * Messages libzmq made (its own body, or received with metadata) that
-   * zmqpool closed. Many of these and few pooled messages: the program
-   * builds its messages where zmqpool cannot see it.
+   * Closes of messages libzmq made that reached zmqpool: every close of a
+   * message received with metadata (each copy counts), and the release
+   * of a body libzmq allocated. Many of these and few pooled messages:
+   * the program builds its messages where zmqpool cannot see it.
    */
   uint64_t libzmq_messages;
   /**
@@ -365,8 +367,10 @@ void zmqpool_trim(void);
  * `sizeof *out`): a program built against an older, smaller
  * `zmqpool_stats_t` gets the fields it knows, one built against a newer,
  * larger one gets zeros past the fields this library has. The header's
- * `zmqpool_stats(out)` macro passes the size for you. Returns 0; -1 with
- * EFAULT for a NULL `out`.
+ * `zmqpool_stats(out)` macro passes the size for you (so `out` must be a
+ * typed pointer there: `zmqpool_stats(NULL)` does not compile, and
+ * `&zmqpool_stats` or `(zmqpool_stats)(out)` is the 0.1 function, which
+ * fills 64 bytes). Returns 0; -1 with EFAULT for a NULL `out`.
  *
  * # Safety
  * `out` is NULL or writable for `size` bytes.

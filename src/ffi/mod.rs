@@ -518,8 +518,10 @@ pub extern "C" fn zmqpool_trim() {
 /// `sizeof *out`): a program built against an older, smaller
 /// `zmqpool_stats_t` gets the fields it knows, one built against a newer,
 /// larger one gets zeros past the fields this library has. The header's
-/// `zmqpool_stats(out)` macro passes the size for you. Returns 0; -1 with
-/// EFAULT for a NULL `out`.
+/// `zmqpool_stats(out)` macro passes the size for you (so `out` must be a
+/// typed pointer there: `zmqpool_stats(NULL)` does not compile, and
+/// `&zmqpool_stats` or `(zmqpool_stats)(out)` is the 0.1 function, which
+/// fills 64 bytes). Returns 0; -1 with EFAULT for a NULL `out`.
 ///
 /// # Safety
 /// `out` is NULL or writable for `size` bytes.
