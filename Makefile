@@ -77,7 +77,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
+C_TESTS := $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
@@ -98,6 +98,12 @@ $(BUILD)/test_msg_linked: c_tests/test_msg.c $(PROBE) lib | $(BUILD)
 
 $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_pool.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
+$(BUILD)/test_oom: c_tests/test_oom.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_oom.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
+$(BUILD)/test_unload: c_tests/test_unload.c c_tests/harness.h lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_SO='"$(abspath $(LIB_SO))"' -o $@ c_tests/test_unload.c $(ZMQ_LIBS) -ldl
 
 $(BUILD)/test_dlopen: c_tests/test_dlopen.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_SO='"$(abspath $(LIB_SO))"' -o $@ c_tests/test_dlopen.c -ldl -lpthread
@@ -202,6 +208,9 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_layout
 	$(BUILD)/test_pool
 	$(BUILD)/test_dlopen
+	$(BUILD)/test_unload
+	$(BUILD)/test_oom
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_oom
 	$(BUILD)/test_passthrough
 	$(BUILD)/test_passthrough_432
 	$(BUILD)/test_ctor_ref
@@ -275,6 +284,8 @@ test-c: $(C_TESTS)
 	  echo "libzmqpool-malloc.so exports ok"
 	@echo "--- no static TLS: the library may be dlopen'ed late, by a process with threads"
 	@if readelf -d $(LIB_SO) | grep -q STATIC_TLS; then echo "libzmqpool.so needs static TLS"; exit 1; fi; echo "tls ok"
+	@echo "--- never unmapped: live messages name its release functions (-z nodelete)"
+	@for lib in $(LIB_SO) $(LIB_MALLOC); do readelf -d $$lib | grep -q 'Flags:.*NODELETE' || { echo "$$lib lacks NODELETE"; exit 1; }; done; echo "nodelete ok"
 
 # Installs into a scratch prefix and builds a program from the installed
 # header and pkg-config file, against the shared and the static library.

@@ -33,7 +33,7 @@ pub mod stats;
 pub mod thread_cache;
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 pub use buffer::PoolBuffer;
 use size_class::SizeClass;
@@ -180,13 +180,45 @@ unsafe fn read_stamp(header: *const Header) -> (Origin, usize, u32) {
     )
 }
 
+/// The largest request memory could ever back: physical memory plus swap,
+/// read at load. Larger ones fail at once (ENOMEM), as glibc's `malloc` does
+/// under Linux's default overcommit heuristic, instead of reserving address
+/// space that can never be filled (mimalloc maps without a reservation, so
+/// it would hand out a terabyte and fail only when it is touched).
+static BACKABLE: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
+
+/// Reads physical memory and swap ([`BACKABLE`]).
+fn measure_backable_memory() {
+    let mut info = core::mem::MaybeUninit::<libc::sysinfo>::zeroed();
+    // SAFETY: sysinfo only writes the struct.
+    if unsafe { libc::sysinfo(info.as_mut_ptr()) } != 0 {
+        return;
+    }
+    // SAFETY: filled by sysinfo (which succeeded).
+    let info = unsafe { info.assume_init() };
+    let unit = u64::from(info.mem_unit.max(1));
+    let bytes = (info.totalram as u64)
+        .saturating_add(info.totalswap as u64)
+        .saturating_mul(unit);
+    if bytes > 0 {
+        // Relaxed: a standalone setting, written once at load.
+        BACKABLE.store(bytes.min(isize::MAX as u64) as usize, Ordering::Relaxed);
+    }
+}
+
+/// True for requests no memory of this machine could back.
+pub(crate) fn beyond_memory(size: usize) -> bool {
+    // Relaxed: as above.
+    size > BACKABLE.load(Ordering::Relaxed)
+}
+
 /// A fresh upstream block with room for `payload` bytes after the header;
 /// returns the header pointer, or null.
 fn upstream_alloc(payload: usize, system: bool) -> *mut Header {
     let Some(total) = payload.checked_add(HEADER_SIZE) else {
         return core::ptr::null_mut();
     };
-    if total > isize::MAX as usize {
+    if beyond_memory(total) {
         return core::ptr::null_mut();
     }
     let base = if system {
@@ -316,6 +348,7 @@ pub fn configure_upstream() {
 pub fn init() {
     record::init();
     fork::install();
+    measure_backable_memory();
 }
 
 /// Gives cached blocks back upstream: the calling thread's, every other
