@@ -77,7 +77,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
+C_TESTS := $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
@@ -99,8 +99,15 @@ $(BUILD)/test_msg_linked: c_tests/test_msg.c $(PROBE) lib | $(BUILD)
 $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_pool.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
 
+$(BUILD)/test_threads: c_tests/test_threads.cpp c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CXX) $(CFLAGS) $(CWARN) -std=c++17 -Iinclude -o $@ c_tests/test_threads.cpp -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
 $(BUILD)/test_oom: c_tests/test_oom.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_oom.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
+# fork() while other threads allocate: plain, and under the malloc preload.
+$(BUILD)/test_fork_malloc: c_tests/test_fork_malloc.c c_tests/harness.h | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread
 
 $(BUILD)/test_unload: c_tests/test_unload.c c_tests/harness.h lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DZMQPOOL_SO='"$(abspath $(LIB_SO))"' -o $@ c_tests/test_unload.c $(ZMQ_LIBS) -ldl
@@ -209,6 +216,9 @@ test-c: $(C_TESTS)
 	$(BUILD)/test_pool
 	$(BUILD)/test_dlopen
 	$(BUILD)/test_unload
+	$(BUILD)/test_threads
+	$(BUILD)/test_fork_malloc
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) timeout 300 $(BUILD)/test_fork_malloc
 	$(BUILD)/test_oom
 	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_oom
 	$(BUILD)/test_passthrough
@@ -226,7 +236,10 @@ test-c: $(C_TESTS)
 	$(PRELOAD) $(BUILD)/test_msg_ref
 	$(BUILD)/test_sockets_ref
 	$(EXPECT) $(BUILD)/test_sockets_linked
-	ZMQPOOL_SHOW_STATS=1 $(PRELOAD) $(BUILD)/test_sockets_ref
+	ZMQPOOL_SHOW_STATS=1 $(PRELOAD) $(BUILD)/test_sockets_ref 2>$(BUILD)/sockets-stats.txt
+	@# The statistics printed at exit: every pooled block came back.
+	grep -E '^  pooled +[1-9]' $(BUILD)/sockets-stats.txt
+	grep -E '^  bytes in use +0$$' $(BUILD)/sockets-stats.txt
 	$(BUILD)/test_soak_ref
 	$(EXPECT) $(BUILD)/test_soak_linked
 	$(PRELOAD) $(BUILD)/test_soak_ref

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "zmqpool.h"
 #include "harness.h"
 
 typedef void *(*alloc_fn) (size_t);
@@ -79,10 +80,27 @@ static void threads_started_before_dlopen_use_the_pool (void)
     }
     pthread_barrier_destroy (&loaded);
     {
+        /* Every worker handed its cache back when it exited: no thread
+         * holds one, nothing is in use, and a trim leaves nothing cached. */
+        typedef int (*stats_fn) (zmqpool_stats_t *, size_t);
         void *t = dlsym (library, "zmqpool_trim");
+        void *s = dlsym (library, "zmqpool_stats_get");
         trim_fn trim;
+        stats_fn stats;
+        zmqpool_stats_t now;
+        CHECK (t && s);
         memcpy (&trim, &t, sizeof t);
+        memcpy (&stats, &s, sizeof s);
+        CHECK_EQ_INT (stats (&now, sizeof now), 0);
+        CHECK_EQ_INT (now.threads, 0);
+        CHECK_EQ_INT (now.bytes_in_use, 0);
+        CHECK_EQ_INT (now.allocations, 2000);
+        CHECK_EQ_INT (now.frees, 2000);
+        CHECK_EQ_INT (now.foreign_frees, 2000);
+        CHECK (now.bytes_cached > 0);
         trim ();
+        CHECK_EQ_INT (stats (&now, sizeof now), 0);
+        CHECK_EQ_INT (now.bytes_cached, 0);
     }
 }
 
