@@ -197,8 +197,9 @@ fn measure_backable_memory() {
     // SAFETY: filled by sysinfo (which succeeded).
     let info = unsafe { info.assume_init() };
     let unit = u64::from(info.mem_unit.max(1));
-    let bytes = (info.totalram as u64)
-        .saturating_add(info.totalswap as u64)
+    // u64::from: the fields are c_ulong (u64 on the 64-bit targets built).
+    let bytes = u64::from(info.totalram)
+        .saturating_add(u64::from(info.totalswap))
         .saturating_mul(unit);
     if bytes > 0 {
         // Relaxed: a standalone setting, written once at load.
