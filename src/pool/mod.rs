@@ -197,9 +197,10 @@ fn measure_backable_memory() {
     // SAFETY: filled by sysinfo (which succeeded).
     let info = unsafe { info.assume_init() };
     let unit = u64::from(info.mem_unit.max(1));
-    // u64::from: the fields are c_ulong (u64 on the 64-bit targets built).
-    let bytes = u64::from(info.totalram)
-        .saturating_add(u64::from(info.totalswap))
+    // The fields are c_ulong: u64 on the 64-bit Linux targets built.
+    let bytes = info
+        .totalram
+        .saturating_add(info.totalswap)
         .saturating_mul(unit);
     if bytes > 0 {
         // Relaxed: a standalone setting, written once at load.
