@@ -22,6 +22,7 @@ pub mod ffi;
 mod malloc_override;
 pub mod msg;
 pub mod pool;
+mod sync;
 pub mod zmtp;
 
 pub use msg::Message;

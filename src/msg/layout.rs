@@ -3,8 +3,10 @@
 //! libzmq's `msg_t` is a union of per-kind structs that all end in the same
 //! tail (type, flags, routing id, group). Rust cannot express a union whose
 //! members share a trailing layout without padding the 33-byte inline buffer,
-//! so the message is one struct with an opaque 33-byte `payload`, and each
-//! kind reads what it keeps there through typed accessors:
+//! so the message is one struct whose 33-byte payload is split where the
+//! kinds keep a pointer (its first 8 bytes, pointer-typed, so a pointer kept
+//! there survives copies of the message with its provenance) and the rest,
+//! and each kind reads what it keeps there through typed accessors:
 //!
 //! ```text
 //!  offset  0        8                                   41    42   43    44        48              64
@@ -108,19 +110,62 @@ pub struct LongGroup {
     pub refcnt: AtomicU32,
 }
 
-/// libzmq's `group_t`: a type byte, then a NUL-terminated short name, or
-/// (at byte 8 of the union) a pointer to a [`LongGroup`].
+/// libzmq's `group_t`: a type byte, then a NUL-terminated short name of up
+/// to 14 characters (15 bytes), or (at byte 8) a pointer to a
+/// [`LongGroup`]. The last 8 bytes are pointer-typed for the same reason
+/// as the message's payload head.
 #[repr(C)]
 pub struct Group {
     pub kind: u8,
-    pub bytes: [u8; 15],
+    head: [u8; 7],
+    tail: *mut LongGroup,
+}
+
+/// Bytes of a short group name, its terminating NUL included.
+const SHORT_NAME_BYTES: usize = 15;
+
+impl Group {
+    /// An empty short group.
+    pub const EMPTY: Group = Group {
+        kind: GROUP_TYPE_SHORT,
+        head: [0; 7],
+        tail: core::ptr::null_mut(),
+    };
+
+    /// The short name's bytes (15, NUL-terminated).
+    pub fn short_name(&self) -> &[u8; SHORT_NAME_BYTES] {
+        // SAFETY: head and tail are 15 contiguous, initialised bytes after
+        // the type byte (repr(C), asserted below); the pointer comes from
+        // the whole struct, so it may cover both.
+        unsafe { &*((self as *const Group as *const u8).add(1) as *const [u8; SHORT_NAME_BYTES]) }
+    }
+
+    /// Makes the group the short name `name` (at most 14 bytes).
+    pub fn set_short(&mut self, name: &[u8]) {
+        self.kind = GROUP_TYPE_SHORT;
+        // SAFETY: as in short_name, for writing: `&mut self` is exclusive.
+        let bytes = unsafe {
+            &mut *((self as *mut Group as *mut u8).add(1) as *mut [u8; SHORT_NAME_BYTES])
+        };
+        *bytes = [0; SHORT_NAME_BYTES];
+        bytes[..name.len()].copy_from_slice(name);
+    }
+
+    /// Empties the short name (what libzmq's inits do: a NUL first byte).
+    pub fn clear_short(&mut self) {
+        self.kind = GROUP_TYPE_SHORT;
+        self.head[0] = 0;
+    }
 }
 
 /// The message itself, layout-identical to libzmq's `msg_t`.
 #[repr(C, align(8))]
 pub struct Msg {
     pub metadata: *mut c_void,
-    pub payload: [u8; MAX_VSM_SIZE],
+    /// Payload bytes 0..8: the content or cmsg data pointer, or inline body.
+    payload_head: *mut c_void,
+    /// Payload bytes 8..33: the cmsg size, or inline body.
+    payload_rest: [u8; MAX_VSM_SIZE - 8],
     pub vsm_size: u8,
     pub kind: u8,
     pub flags: u8,
@@ -133,7 +178,10 @@ pub struct Msg {
 const _: () = assert!(size_of::<Msg>() == MSG_SIZE);
 const _: () = assert!(align_of::<Msg>() == align_of::<*mut c_void>());
 const _: () = assert!(offset_of!(Msg, metadata) == 0);
-const _: () = assert!(offset_of!(Msg, payload) == 8);
+const _: () = assert!(offset_of!(Msg, payload_head) == 8);
+const _: () = assert!(offset_of!(Msg, payload_rest) == 16);
+const _: () = assert!(offset_of!(Group, head) == 1);
+const _: () = assert!(offset_of!(Group, tail) == 8);
 const _: () = assert!(offset_of!(Msg, vsm_size) == 41);
 const _: () = assert!(offset_of!(Msg, kind) == 42);
 const _: () = assert!(offset_of!(Msg, flags) == 43);
@@ -154,61 +202,65 @@ pub(crate) const PAYLOAD_AT: usize = 8;
 pub(crate) const KIND_AT: usize = 42;
 pub(crate) const GROUP_AT: usize = 48;
 pub(crate) const LONG_GROUP_AT: usize = 56;
-const _: () = assert!(offset_of!(Msg, payload) == PAYLOAD_AT);
+const _: () = assert!(offset_of!(Msg, payload_head) == PAYLOAD_AT);
 const _: () = assert!(offset_of!(Msg, kind) == KIND_AT);
 const _: () = assert!(offset_of!(Msg, group) == GROUP_AT);
-const _: () = assert!(GROUP_AT + 1 + LONG_GROUP_PTR_AT == LONG_GROUP_AT);
-
-/// Offset of the long-group pointer inside [`Group::bytes`] (byte 56 of the message).
-const LONG_GROUP_PTR_AT: usize = 7;
-/// Offset of the cmsg size inside the payload (byte 16 of the message).
-const CMSG_SIZE_AT: usize = 8;
+const _: () = assert!(GROUP_AT + offset_of!(Group, tail) == LONG_GROUP_AT);
 
 impl Msg {
+    /// The empty message `zmq_msg_init` makes.
+    pub const EMPTY: Msg = Msg {
+        metadata: core::ptr::null_mut(),
+        payload_head: core::ptr::null_mut(),
+        payload_rest: [0; MAX_VSM_SIZE - 8],
+        vsm_size: 0,
+        kind: Kind::Vsm as u8,
+        flags: 0,
+        routing_id: 0,
+        group: Group::EMPTY,
+    };
+
     /// The content-block pointer of an lmsg/zclmsg (payload bytes 0..8).
     pub fn content(&self) -> *mut Content {
-        self.payload_word(0) as *mut Content
+        self.payload_head as *mut Content
     }
 
     pub fn set_content(&mut self, content: *mut Content) {
-        self.set_payload_word(0, content as usize);
+        self.payload_head = content as *mut c_void;
     }
 
     /// The data pointer of a cmsg (payload bytes 0..8).
     pub fn cmsg_data(&self) -> *mut c_void {
-        self.payload_word(0) as *mut c_void
+        self.payload_head
     }
 
     /// The size of a cmsg (payload bytes 8..16).
     pub fn cmsg_size(&self) -> usize {
-        self.payload_word(CMSG_SIZE_AT)
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.payload_rest[..8]);
+        usize::from_ne_bytes(word)
     }
 
     pub fn set_cmsg(&mut self, data: *mut c_void, size: usize) {
-        self.set_payload_word(0, data as usize);
-        self.set_payload_word(CMSG_SIZE_AT, size);
+        self.payload_head = data;
+        self.payload_rest[..8].copy_from_slice(&size.to_ne_bytes());
+    }
+
+    /// The inline body of a vsm (all 33 payload bytes), writable.
+    pub fn inline_mut(&mut self) -> &mut [u8; MAX_VSM_SIZE] {
+        // SAFETY: payload_head and payload_rest are 33 contiguous,
+        // initialised bytes (repr(C), asserted above); the pointer comes
+        // from the whole message, and `&mut self` is exclusive.
+        unsafe { &mut *((self as *mut Msg as *mut u8).add(PAYLOAD_AT) as *mut [u8; MAX_VSM_SIZE]) }
     }
 
     /// The [`LongGroup`] pointer (message bytes 56..64).
     pub fn long_group(&self) -> *mut LongGroup {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&self.group.bytes[LONG_GROUP_PTR_AT..LONG_GROUP_PTR_AT + 8]);
-        usize::from_ne_bytes(word) as *mut LongGroup
+        self.group.tail
     }
 
     pub fn set_long_group(&mut self, group: *mut LongGroup) {
         self.group.kind = GROUP_TYPE_LONG;
-        self.group.bytes[LONG_GROUP_PTR_AT..LONG_GROUP_PTR_AT + 8]
-            .copy_from_slice(&(group as usize).to_ne_bytes());
-    }
-
-    fn payload_word(&self, at: usize) -> usize {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&self.payload[at..at + 8]);
-        usize::from_ne_bytes(word)
-    }
-
-    fn set_payload_word(&mut self, at: usize, value: usize) {
-        self.payload[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+        self.group.tail = group;
     }
 }

@@ -40,12 +40,14 @@ pub(crate) mod socket;
 pub use message::Message;
 
 use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::AtomicU32;
+
+use crate::sync::refcount;
 
 use body::Body;
 use layout::{
-    flags, Content, FreeFn, Group, Kind, LongGroup, Msg, GROUP_MAX_LENGTH, GROUP_TYPE_LONG,
-    GROUP_TYPE_SHORT, MAX_VSM_SIZE, SHORT_GROUP_MAX_LENGTH,
+    flags, Content, FreeFn, Kind, LongGroup, Msg, GROUP_MAX_LENGTH, GROUP_TYPE_LONG, MAX_VSM_SIZE,
+    SHORT_GROUP_MAX_LENGTH,
 };
 
 use crate::pool;
@@ -63,18 +65,7 @@ pub const ZMQ_SRCFD: c_int = 2;
 pub const ZMQ_SHARED: c_int = 3;
 
 /// The empty message `zmq_msg_init` makes.
-pub const EMPTY: Msg = Msg {
-    metadata: core::ptr::null_mut(),
-    payload: [0; MAX_VSM_SIZE],
-    vsm_size: 0,
-    kind: Kind::Vsm as u8,
-    flags: 0,
-    routing_id: 0,
-    group: Group {
-        kind: GROUP_TYPE_SHORT,
-        bytes: [0; 15],
-    },
-};
+pub const EMPTY: Msg = Msg::EMPTY;
 
 /// `zmq_msg_init`: an empty message.
 pub(crate) fn init(msg: &mut Msg) {
@@ -91,8 +82,7 @@ pub(crate) fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
     msg.metadata = core::ptr::null_mut();
     msg.flags = 0;
     msg.routing_id = 0;
-    msg.group.kind = GROUP_TYPE_SHORT;
-    msg.group.bytes[0] = 0;
+    msg.group.clear_short();
     if size <= MAX_VSM_SIZE {
         msg.kind = Kind::Vsm as u8;
         msg.vsm_size = size as u8;
@@ -179,10 +169,8 @@ unsafe fn release_reference(msg: &Msg, content: *mut Content) -> bool {
     if msg.flags & flags::SHARED == 0 {
         return true;
     }
-    // AcqRel: the thread dropping the last reference must see every write
-    // other holders made to the body before it frees it (as in Arc::drop).
     // SAFETY: the caller guarantees `content` is live.
-    unsafe { (*content).refcnt.fetch_sub(1, Ordering::AcqRel) == 1 }
+    refcount::release(unsafe { &(*content).refcnt }, 1)
 }
 
 /// `zmq_msg_close`. On success the message is left invalid (type 0), as in
@@ -283,8 +271,7 @@ fn finish_close(msg: &mut Msg) -> Result<()> {
         unsafe { release_long_group(msg.long_group()) };
         // M5: a closed message keeps no long group (a later set_group or
         // close must not release it again).
-        msg.group.kind = GROUP_TYPE_SHORT;
-        msg.group.bytes[0] = 0;
+        msg.group.clear_short();
     }
     msg.kind = 0;
     Ok(())
@@ -295,11 +282,10 @@ fn finish_close(msg: &mut Msg) -> Result<()> {
 /// # Safety
 /// `group` is live and the caller's reference is one of its count (M5).
 unsafe fn release_long_group(group: *mut LongGroup) {
-    // AcqRel as for content: the last holder frees the block.
     // SAFETY: by the contract; the block came from C malloc (ours or
-    // libzmq's).
+    // libzmq's), and the last holder frees it.
     unsafe {
-        if (*group).refcnt.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if refcount::release(&(*group).refcnt, 1) {
             libc::free(group as *mut c_void);
         }
     }
@@ -358,23 +344,20 @@ pub(crate) unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
     // SAFETY: forwarded from the caller.
     unsafe { close(dest)? };
     if has_content(kind) {
-        let content = src.content();
-        // Relaxed suffices for adding a reference, as in Arc::clone: the new
-        // holder already has access through `src`.
-        // SAFETY: an lmsg/zclmsg has a live content block (M2); a message
-        // becoming shared starts the count at its two holders (M3).
-        unsafe {
-            if src.flags & flags::SHARED != 0 {
-                (*content).refcnt.fetch_add(1, Ordering::Relaxed);
-            } else {
-                src.flags |= flags::SHARED;
-                (*content).refcnt.store(2, Ordering::Relaxed);
-            }
+        // SAFETY: an lmsg/zclmsg has a live content block (M2).
+        let count = unsafe { &(*src.content()).refcnt };
+        if src.flags & flags::SHARED != 0 {
+            refcount::acquire(count, 1);
+        } else {
+            // A message becoming shared starts the count at its two
+            // holders (M3).
+            src.flags |= flags::SHARED;
+            refcount::share(count, 2);
         }
     }
     if src.group.kind == GROUP_TYPE_LONG {
         // SAFETY: the long group is live while `src` holds it (M5).
-        unsafe { (*src.long_group()).refcnt.fetch_add(1, Ordering::Relaxed) };
+        refcount::acquire(unsafe { &(*src.long_group()).refcnt }, 1);
     }
     // SAFETY: both are valid, distinct 64-byte messages; the references
     // taken above are `dest`'s.
@@ -396,12 +379,13 @@ pub(crate) unsafe fn data(msg: *mut Msg) -> *mut c_void {
     // SAFETY: the caller vouches for the 64 bytes; every field is read at
     // its offset without assuming alignment.
     unsafe {
-        let word = |offset: usize| (at.add(offset) as *const usize).read_unaligned();
+        // Read as a pointer (not an integer), keeping its provenance.
+        let pointer = || (at.add(layout::PAYLOAD_AT) as *const *mut c_void).read_unaligned();
         match Kind::from_byte(at.add(layout::KIND_AT).read()) {
             Some(Kind::Vsm) => at.add(layout::PAYLOAD_AT) as *mut c_void,
             // A live content block (M2); its first field is the data.
-            Some(Kind::Lmsg | Kind::Zclmsg) => (*(word(layout::PAYLOAD_AT) as *const Content)).data,
-            Some(Kind::Cmsg) => word(layout::PAYLOAD_AT) as *mut c_void,
+            Some(Kind::Lmsg | Kind::Zclmsg) => (*(pointer() as *const Content)).data,
+            Some(Kind::Cmsg) => pointer(),
             _ => core::ptr::null_mut(),
         }
     }
@@ -537,11 +521,7 @@ pub(crate) unsafe fn set_group(msg: &mut Msg, name: &[u8]) -> Result<()> {
     }
     match new_long {
         Some(block) => msg.set_long_group(block),
-        None => {
-            msg.group.kind = GROUP_TYPE_SHORT;
-            msg.group.bytes = [0; 15];
-            msg.group.bytes[..name.len()].copy_from_slice(name);
-        }
+        None => msg.group.set_short(name),
     }
     Ok(())
 }

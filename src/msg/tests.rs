@@ -1,7 +1,7 @@
 use super::layout::{flags, Kind, Msg, GROUP_TYPE_LONG, GROUP_TYPE_SHORT};
 use super::*;
 use core::ffi::CStr;
-use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 // The unsafe readers, for messages these tests keep live (M1-M6).
 fn size(msg: &Msg) -> Option<usize> {

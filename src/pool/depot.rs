@@ -178,6 +178,3 @@ pub(super) unsafe fn release_chain(mut head: *mut FreeBlock) {
         }
     }
 }
-
-#[cfg(test)]
-mod loom_model;

@@ -31,6 +31,7 @@ pub(crate) mod record;
 pub mod size_class;
 pub mod stats;
 pub mod thread_cache;
+pub(crate) mod upstream;
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -230,7 +231,7 @@ fn upstream_alloc(payload: usize, system: bool) -> *mut Header {
     } else {
         // SAFETY: mi_malloc_aligned has no preconditions; it returns null or
         // a block of at least `total` bytes aligned to ALIGNMENT.
-        unsafe { libmimalloc_sys::mi_malloc_aligned(total, ALIGNMENT) }
+        unsafe { upstream::mi_malloc_aligned(total, ALIGNMENT) }
     } as *mut Header;
     debug_assert_eq!(base as usize % ALIGNMENT, 0);
     base
@@ -247,7 +248,7 @@ unsafe fn upstream_free(header: *mut Header, system: bool) {
         unsafe { libc::free(header as *mut c_void) }
     } else {
         // SAFETY: by the contract, a live mimalloc block.
-        unsafe { libmimalloc_sys::mi_free(header as *mut c_void) }
+        unsafe { upstream::mi_free(header as *mut c_void) }
     }
 }
 
@@ -330,6 +331,9 @@ const ARENA_RESERVE_KIB: core::ffi::c_long = 64 << 10;
 /// (eager commit made a burst of 64 KiB messages, touched at both ends,
 /// cost 1.5x its size in RSS instead of a fraction).
 pub fn configure_upstream() {
+    if cfg!(miri) {
+        return;
+    }
     let unset = |name: &core::ffi::CStr| {
         // SAFETY: a NUL-terminated name; getenv only reads the environment
         // (at load, on the loading thread).
@@ -364,7 +368,7 @@ pub fn trim() {
     depot::drain();
     // SAFETY: mi_collect has no preconditions; `force` also returns memory
     // freed by other threads and gives unused segments back to the OS.
-    unsafe { libmimalloc_sys::mi_collect(true) };
+    unsafe { upstream::mi_collect(true) };
 }
 
 #[cfg(test)]

@@ -39,11 +39,12 @@
 //! membarrier is not available, nothing is reclaimed from live threads.
 
 use core::cell::{Cell, UnsafeCell};
-use core::sync::atomic::{compiler_fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::size_class::COUNT;
 use super::stats::Counters;
 use super::thread_cache::Lists;
+use crate::sync::handshake;
 
 /// One thread's cache and counters.
 #[repr(C, align(128))]
@@ -98,7 +99,13 @@ thread_local! {
 /// without a TLS lookup.
 #[inline(always)]
 fn thread_pointer() -> usize {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(miri)]
+    {
+        // Miri runs no assembly: a thread-local's address is as unique.
+        thread_local!(static ANCHOR: u8 = const { 0 });
+        ANCHOR.with(|anchor| anchor as *const u8 as usize)
+    }
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         let tp: usize;
         // SAFETY: on x86-64 Linux the TCB's first word (%fs:0) points to
@@ -109,7 +116,7 @@ fn thread_pointer() -> usize {
         }
         tp
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(all(not(target_arch = "x86_64"), not(miri)))]
     {
         // SAFETY: pthread_self has no preconditions.
         unsafe { libc::pthread_self() as usize }
@@ -145,21 +152,13 @@ impl ThreadRecord {
     /// the lists (call [`ThreadRecord::leave`], then [`ThreadRecord::wait`]).
     #[inline(always)]
     pub(crate) fn enter(&self) -> bool {
-        // Relaxed store, compiler fence, Acquire load: the CPU may still let
-        // the load pass the store, which the reclaimer's membarrier covers
-        // (module documentation); Acquire pairs with the reclaimer's Release
-        // of `steal`, so the lists it changed are seen.
-        self.active.store(1, Ordering::Relaxed);
-        compiler_fence(Ordering::SeqCst);
-        self.steal.load(Ordering::Acquire) == 0
+        handshake::enter(&self.active, &self.steal, handshake::owner_fence)
     }
 
     /// Marks the end of a cache operation.
     #[inline(always)]
     pub(crate) fn leave(&self) {
-        compiler_fence(Ordering::SeqCst);
-        // Release: a reclaimer that sees 0 sees every list change before it.
-        self.active.store(0, Ordering::Release);
+        handshake::leave(&self.active);
     }
 
     /// Waits until a reclaimer is done with the lists.
@@ -195,23 +194,29 @@ impl ThreadRecord {
     /// returns false at once (also where membarrier is unavailable).
     pub(crate) fn reclaim(&self, body: impl FnOnce(&mut Lists)) -> bool {
         // Acquire on success: the lists as the last holder left them.
-        if self
-            .steal
-            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
-        }
+        let claim = || {
+            self.steal
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        };
+        let mut claimed = false;
         // Without the membarrier the handshake proves nothing: back off.
-        // Acquire: pairs with the owner's Release in leave().
-        let won = membarrier() && self.active.load(Ordering::Acquire) == 0;
+        let won = handshake::try_take(
+            &self.active,
+            || {
+                claimed = claim();
+                claimed
+            },
+            membarrier,
+        );
         if won {
             // SAFETY: `steal` is ours and the owner is outside every cache
             // operation; it waits for `steal` before it touches the lists.
             body(unsafe { self.lists() });
         }
-        // Release: the owner's next enter() sees the lists as left here.
-        self.steal.store(0, Ordering::Release);
+        if claimed {
+            handshake::release(&self.steal);
+        }
         won
     }
 }
@@ -288,7 +293,7 @@ fn adopt_or_create(tp: usize) -> Option<&'static ThreadRecord> {
     // SAFETY: mi_zalloc_aligned has no preconditions; it returns null or
     // zeroed memory of `size` bytes with the record's alignment.
     let memory =
-        unsafe { libmimalloc_sys::mi_zalloc_aligned(size, core::mem::align_of::<ThreadRecord>()) }
+        unsafe { super::upstream::mi_zalloc_aligned(size, core::mem::align_of::<ThreadRecord>()) }
             as *mut ThreadRecord;
     if memory.is_null() {
         return None;
@@ -418,6 +423,9 @@ static MEMBARRIER: AtomicU32 = AtomicU32::new(0);
 /// Registers for expedited private membarrier (once); false where the
 /// kernel has none (then live threads' caches are never reclaimed).
 pub(crate) fn membarrier_ready() -> bool {
+    if cfg!(miri) {
+        return false;
+    }
     match MEMBARRIER.load(Ordering::Relaxed) {
         1 => return true,
         2 => return false,

@@ -23,12 +23,13 @@
 //! read with no extra copy.
 
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::AtomicUsize;
 
 use super::{FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
 use crate::msg::layout::{flags, Content, Kind, Msg, MAX_VSM_SIZE};
 use crate::msg::{self, Errno, Message, Result, EMPTY};
 use crate::pool;
+use crate::sync::refcount;
 
 /// The front of a shared buffer block: the reference count, padded so
 /// the data that follows is 16-byte aligned.
@@ -95,16 +96,16 @@ impl Shared {
     /// True when no message made from this buffer is alive: the count is
     /// exactly the decoder's own reference plus the unused slots' charge.
     fn idle(&self) -> bool {
-        // Acquire: pairs with the AcqRel decrement of every closed message,
-        // so their reads of the buffer happen before it is written again.
-        self.refs().load(Ordering::Acquire) == 1 + (self.slot_count - self.used)
+        // Every closed message's reads of the buffer happen before it is
+        // written again (sync::refcount::only).
+        refcount::only(self.refs(), 1 + (self.slot_count - self.used))
     }
 
     /// Makes an idle buffer new again.
     fn reset(&mut self) {
         self.used = 0;
-        // Relaxed: nobody else holds a reference (checked by idle()).
-        self.refs().store(1 + self.slot_count, Ordering::Relaxed);
+        // Nobody else holds a reference (checked by idle()).
+        refcount::reset(self.refs(), 1 + self.slot_count);
     }
 
     fn contains(&self, ptr: *const u8, len: usize) -> bool {
@@ -138,8 +139,7 @@ impl Shared {
         out.kind = Kind::Zclmsg as u8;
         out.flags = 0;
         out.routing_id = 0;
-        out.group.kind = crate::msg::layout::GROUP_TYPE_SHORT;
-        out.group.bytes[0] = 0;
+        out.group.clear_short();
         out.set_content(slot);
         true
     }
@@ -147,9 +147,9 @@ impl Shared {
     /// Drops the decoder's reference and the unused slots' charge.
     fn release(self) {
         let ours = 1 + (self.slot_count - self.used);
-        // AcqRel: as for a message's release, whoever drops the last
-        // reference frees the block after every other holder is done.
-        if self.refs().fetch_sub(ours, Ordering::AcqRel) == ours {
+        // Whoever drops the last reference frees the block after every
+        // other holder is done.
+        if refcount::release(self.refs(), ours) {
             // SAFETY: the last reference: the block is ours to free.
             unsafe { pool::dealloc(self.header as *mut u8) };
         }
@@ -163,7 +163,7 @@ pub(super) unsafe extern "C" fn release_shared(_data: *mut c_void, hint: *mut c_
     // SAFETY: only Shared::message installs this function, with the live
     // block's header as hint; the message's charge keeps it alive until now.
     unsafe {
-        if (*header).refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if refcount::release(&(*header).refs, 1) {
             pool::dealloc(header as *mut u8);
         }
     }
@@ -410,11 +410,10 @@ impl Decoder {
             ready.vsm_size = len as u8;
             ready.flags = 0;
             ready.routing_id = 0;
-            ready.group.kind = crate::msg::layout::GROUP_TYPE_SHORT;
-            ready.group.bytes[0] = 0;
+            ready.group.clear_short();
             // SAFETY: len <= 33 bytes in bounds of the input.
             let body = unsafe { core::slice::from_raw_parts(at, len) };
-            ready.payload[..len].copy_from_slice(body);
+            ready.inline_mut()[..len].copy_from_slice(body);
         } else if !self.zero_copy(at, len, len) {
             return None;
         }

@@ -1,0 +1,49 @@
+//! The embedded mimalloc's entry points the pool uses, and what stands in
+//! for them under Miri, which cannot run C: the C library's allocator,
+//! through Miri's own shims (so `cargo miri test` checks the pool's and the
+//! message layer's Rust).
+
+#[cfg(not(miri))]
+pub(crate) use libmimalloc_sys::{mi_collect, mi_free, mi_malloc_aligned, mi_zalloc_aligned};
+
+#[cfg(miri)]
+mod stand_in {
+    use core::ffi::c_void;
+
+    /// # Safety
+    /// None beyond the C contract (`align` a power of two).
+    pub(crate) unsafe fn mi_malloc_aligned(size: usize, align: usize) -> *mut c_void {
+        let mut out = core::ptr::null_mut();
+        // SAFETY: posix_memalign writes `out` on success only.
+        match unsafe { libc::posix_memalign(&mut out, align.max(8), size) } {
+            0 => out,
+            _ => core::ptr::null_mut(),
+        }
+    }
+
+    /// # Safety
+    /// As for `mi_malloc_aligned`.
+    pub(crate) unsafe fn mi_zalloc_aligned(size: usize, align: usize) -> *mut c_void {
+        // SAFETY: as above.
+        let block = unsafe { mi_malloc_aligned(size, align) };
+        if !block.is_null() {
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { core::ptr::write_bytes(block as *mut u8, 0, size) };
+        }
+        block
+    }
+
+    /// # Safety
+    /// `block` came from `mi_malloc_aligned` and is released once.
+    pub(crate) unsafe fn mi_free(block: *mut c_void) {
+        // SAFETY: by the contract.
+        unsafe { libc::free(block) }
+    }
+
+    /// # Safety
+    /// None.
+    pub(crate) unsafe fn mi_collect(_force: bool) {}
+}
+
+#[cfg(miri)]
+pub(crate) use stand_in::{mi_collect, mi_free, mi_malloc_aligned, mi_zalloc_aligned};
