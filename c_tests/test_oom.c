@@ -249,6 +249,61 @@ static void exhausted_memory_gives_enomem_and_the_process_recovers (void)
     CHECK_EQ_INT (in_child (child_exhausts_memory_and_recovers), 0);
 }
 
+/* The ZMTP decoder: a frame whose body cannot be allocated fails with
+ * ENOMEM, which is not a stream error: once memory is back, the same
+ * decoder makes the message and reads its body. */
+static int child_decoder_survives_enomem (void)
+{
+    const size_t body = (size_t) 64 << 20;
+    unsigned char header[9] = {2, 0, 0, 0, 0, 0, 0, 0, 0};
+    unsigned char *chunk;
+    size_t used = 0, fed = 0;
+    zmq_msg_t msg;
+    int rc;
+    zmqpool_decoder_t *decoder = zmqpool_decoder_new (0, -1);
+    chunk = (unsigned char *) calloc (1, 1 << 20);
+    if (!decoder || !chunk)
+        return 30;
+    header[5] = (unsigned char) (body >> 24);
+    header[6] = (unsigned char) (body >> 16);
+    if (limit_address_space ((size_t) 16 << 20) != 0)
+        return 31;
+    errno = 0;
+    rc = zmqpool_decoder_decode (decoder, header, sizeof header, &used);
+    if (rc != -1 || errno != ENOMEM || used != sizeof header)
+        return 32;
+    errno = 0;
+    if (zmqpool_decoder_decode (decoder, NULL, 0, &used) != -1 || errno != ENOMEM)
+        return 33;
+    if (lift_address_space_limit () != 0)
+        return 34;
+    if (zmqpool_decoder_decode (decoder, NULL, 0, &used) != 0 || used != 0)
+        return 35;
+    while (fed < body) {
+        size_t n = body - fed < (1u << 20) ? body - fed : (1u << 20);
+        memset (chunk, (int) (fed >> 20), n);
+        rc = zmqpool_decoder_decode (decoder, chunk, n, &used);
+        if (rc < 0 || used != n)
+            return 36;
+        fed += n;
+    }
+    if (rc != 1)
+        return 37;
+    zmq_msg_init (&msg);
+    if (zmqpool_decoder_take_msg (decoder, &msg) != 0 || zmq_msg_size (&msg) != body
+        || ((unsigned char *) zmq_msg_data (&msg))[body - 1] != 63)
+        return 38;
+    zmq_msg_close (&msg);
+    zmqpool_decoder_destroy (decoder);
+    free (chunk);
+    return 0;
+}
+
+static void the_decoder_recovers_from_enomem (void)
+{
+    CHECK_EQ_INT (in_child (child_decoder_survives_enomem), 0);
+}
+
 /* Sizes no allocator can back fail at once, without reserving address
  * space for them (as libzmq's malloc does, above physical memory). */
 static void sizes_beyond_memory_are_enomem (void)
@@ -271,5 +326,6 @@ int main (void)
     RUN (sizes_beyond_memory_are_enomem);
     RUN (a_small_address_space_is_enough);
     RUN (exhausted_memory_gives_enomem_and_the_process_recovers);
+    RUN (the_decoder_recovers_from_enomem);
     return harness_finish ("test_oom");
 }

@@ -426,7 +426,8 @@ impl Decoder {
     /// `data`: how many it consumed.
     ///
     /// # Safety
-    /// `data` is readable for `available` bytes (0 only in State::Alloc).
+    /// `data` is readable for `available` bytes (which may be 0 only in
+    /// State::Alloc).
     unsafe fn step(&mut self, data: *const u8, available: usize) -> Result<usize> {
         match self.state {
             State::Flags => {
@@ -442,11 +443,8 @@ impl Decoder {
             }
             // SAFETY: forwarded from the caller.
             State::Size => unsafe { self.read_size(data, available) },
-            State::Alloc => {
-                // SAFETY: forwarded from the caller.
-                unsafe { self.start_body(data, 0)? };
-                Ok(0)
-            }
+            // SAFETY: forwarded from the caller.
+            State::Alloc => unsafe { self.start_body(data, available) },
             State::Body => {
                 let n = (self.body_size - self.body_filled).min(available);
                 let target = self.body_ptr();
@@ -499,9 +497,10 @@ impl Decoder {
             return Err(self.fail(libc::EMSGSIZE));
         }
         self.body_size = body_size as usize;
+        // The header is consumed: the next step makes the message (and,
+        // if that fails, the consumed bytes are still reported).
         self.state = State::Alloc;
-        // SAFETY: n <= available: the rest is in bounds.
-        Ok(n + unsafe { self.start_body(data.add(n), available - n)? })
+        Ok(n)
     }
 
     /// Makes the message for a body of `body_size` bytes: ready at once if
