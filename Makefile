@@ -309,7 +309,8 @@ test-install: all $(BUILD)/test_send_ref $(BUILD)/test_czmq_ref | $(BUILD)
 	  $(CC) $(CWARN) -std=c99 -o $(BUILD)/installed_shared c_tests/test_header.c \
 	    $$(pkg-config --cflags zmqpool) $$(pkg-config --libs zmqpool libzmq) -Wl,-rpath,$(abspath $(BUILD)/prefix/lib) && \
 	  $(CC) $(CWARN) -std=c99 -o $(BUILD)/installed_static c_tests/test_header.c \
-	    $$(pkg-config --cflags zmqpool) $(BUILD)/prefix/lib/libzmqpool.a $$(pkg-config --libs libzmq) -lpthread -ldl -lm
+	    $$(pkg-config --cflags zmqpool) $(BUILD)/prefix/lib/libzmqpool.a \
+	    $$(pkg-config --static --libs-only-l zmqpool | sed 's/-lzmqpool//') $$(pkg-config --libs libzmq)
 	$(BUILD)/installed_shared
 	$(BUILD)/installed_static
 	@echo "--- zmqpool-run, installed: finds its library, keeps LD_PRELOAD, runs C and Python programs"
