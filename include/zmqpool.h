@@ -48,6 +48,11 @@ typedef void(zmq_free_fn) (void *data_, void *hint_);
 
 
 /**
+ * The message itself, layout-identical to libzmq's `msg_t`.
+ */
+typedef struct Msg Msg;
+
+/**
  * A ZMTP frame decoder (opaque).
  */
 typedef struct zmqpool_decoder_t zmqpool_decoder_t;
