@@ -31,7 +31,7 @@ CZMQ_LIBS = $(shell pkg-config --libs libczmq 2>/dev/null || echo -lczmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint install clean help FORCE
+.PHONY: bench-rss check-rss check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint install clean help FORCE
 
 all: lib $(HEADER)
 
@@ -44,6 +44,7 @@ help:
 	@echo "make bench      C allocation benchmark vs libzmq, mimalloc, pmr (make setup-bench first)"
 	@echo "make bench-e2e  end-to-end throughput/latency through libzmq, 5 configurations"
 	@echo "make bench-zmtp ZMTP encode/decode throughput vs memcpy"
+	@echo "make bench-rss  resident memory after a burst, then idle or a trickle (RSS over time)"
 	@echo "make check-libzmq  libzmq's own test suite (Debian source, with and without drafts) under zmqpool"
 	@echo "make check-pyzmq   pyzmq from PyPI under both preloads"
 	@echo "make fuzz       fuzz the ZMTP decoder for FUZZ_SECONDS (make setup-fuzz first)"
@@ -396,6 +397,15 @@ $(BUILD)/latency: demo/latency.c | $(BUILD)
 # throughput and latency (about 10 minutes; RUNS=3 halves it).
 bench-e2e: all $(BUILD)/throughput $(BUILD)/latency
 	benches/run_e2e.sh
+
+$(BUILD)/rss_burst: benches/rss_burst.c | $(BUILD)
+	$(CC) $(CFLAGS) $(CWARN) -std=gnu99 -o $@ $< $(ZMQ_LIBS)
+
+# Resident memory after a burst of 20,000 x 64 KiB, then idle or a trickle,
+# for plain libzmq, both zmqpool libraries with decay on and off, mimalloc
+# and jemalloc (about 5 minutes; make setup-bench first).
+bench-rss: all $(BUILD)/rss_burst
+	benches/run_rss.sh
 
 # ZMTP encode/decode throughput against memcpy of the same bytes.
 bench-zmtp:

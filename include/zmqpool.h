@@ -394,6 +394,32 @@ int zmqpool_stats_get(struct zmqpool_stats_t *out, size_t size);
 int zmqpool_stats(struct zmqpool_stats_t *out);
 
 /**
+ * Writes the statistics as one JSON object (what `ZMQPOOL_SHOW_STATS=json`
+ * prints at exit; fields in README.md) into `buf`, as much as fits in
+ * `len` bytes with a terminating NUL, like `snprintf`: returns the length
+ * of the whole object (without the NUL), so a return value >= `len` means
+ * it was cut short. `buf` may be NULL when `len` is 0 (to ask the length).
+ * Allocates nothing.
+ *
+ * # Safety
+ * `buf` is NULL (with `len` 0) or writable for `len` bytes.
+ */
+size_t zmqpool_stats_json(char *buf, size_t len);
+
+/**
+ * Sets the decay time: blocks unused for `ms` milliseconds go back to the
+ * system (also `ZMQPOOL_DECAY_MS`; default 1000). 0: never; -1: at once.
+ * Returns 0; -1 with EINVAL for other negative values.
+ */
+int zmqpool_set_decay_ms(int64_t ms);
+
+/**
+ * The decay time in ms, as `zmqpool_set_decay_ms` takes it (0: never;
+ * -1: at once).
+ */
+int64_t zmqpool_get_decay_ms(void);
+
+/**
  * Prints the statistics, human-readable, to stderr (what
  * `ZMQPOOL_SHOW_STATS=1` prints at exit).
  */

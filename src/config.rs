@@ -9,7 +9,10 @@
 //! | `ZMQPOOL_BACKEND=pool\|mimalloc\|system` | `backend` | where blocks come from (default pool) |
 //! | `ZMQPOOL_MAX_CACHED_BYTES=SIZE` | `max_cached` | cap on bytes kept for reuse in the depot |
 //! | `ZMQPOOL_MAX_THREAD_CACHED_BYTES=SIZE` | `thread_cached` | cap on bytes one thread keeps |
-//! | `ZMQPOOL_SHOW_STATS=1` | `show_stats` | print the statistics to stderr at exit |
+//! | `ZMQPOOL_DECAY_MS=N\|0\|now` | `decay_ms` | give back blocks unused for N ms (default 1000; 0: never; now: at once) |
+//! | `ZMQPOOL_SHOW_STATS=1\|json` | `show_stats` | print the statistics to stderr at exit (text or one JSON object) |
+//! | `ZMQPOOL_STATS_INTERVAL_MS=N` | `stats_interval_ms` | write the JSON statistics every N ms (default 0: off) |
+//! | `ZMQPOOL_STATS_FILE=PATH` | `stats_file` | where they go (appended; default stderr) |
 //! | `ZMQPOOL_VERBOSE=1` | `verbose` | one line at load, and any malformed setting |
 //!
 //! SIZE is a number of bytes with an optional binary suffix: `512K`,
@@ -23,13 +26,26 @@ use core::ffi::{c_char, CStr};
 
 use crate::pool::{self, Backend};
 
+/// How the statistics are printed at exit.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum ShowStats {
+    #[default]
+    Off,
+    Text,
+    Json,
+}
+
 /// What the environment asked for (None: the default).
 #[derive(Default)]
 struct Settings {
     backend: Option<Backend>,
     max_cached: Option<usize>,
     thread_cached: Option<usize>,
-    show_stats: bool,
+    /// Some(None): never; Some(Some(0)): at once.
+    decay_ms: Option<Option<u64>>,
+    stats_interval_ms: Option<u64>,
+    stats_file: Option<&'static [u8]>,
+    show_stats: ShowStats,
     verbose: bool,
 }
 
@@ -117,6 +133,37 @@ fn parse_flag(text: &[u8]) -> bool {
     !text.is_empty() && text != b"0"
 }
 
+/// A decay time: milliseconds, 0 for never, `now` for at once.
+fn parse_decay(text: &[u8]) -> Option<Option<u64>> {
+    let text = trim(text);
+    if text.eq_ignore_ascii_case(b"now") {
+        return Some(Some(0));
+    }
+    match parse_count(text)? {
+        0 => Some(None),
+        ms => Some(Some(ms)),
+    }
+}
+
+/// A plain decimal count.
+fn parse_count(text: &[u8]) -> Option<u64> {
+    let text = trim(text);
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    core::str::from_utf8(text).ok()?.parse().ok()
+}
+
+fn parse_show_stats(text: &[u8]) -> ShowStats {
+    if trim(text).eq_ignore_ascii_case(b"json") {
+        ShowStats::Json
+    } else if parse_flag(text) {
+        ShowStats::Text
+    } else {
+        ShowStats::Off
+    }
+}
+
 fn parse_backend(text: &[u8]) -> Option<Backend> {
     core::str::from_utf8(trim(text))
         .ok()
@@ -126,8 +173,17 @@ fn parse_backend(text: &[u8]) -> Option<Backend> {
 impl Settings {
     /// Applies one `key=value` (from ZMQPOOL_CONF, or a variable's value
     /// under its key); `name` is what a report calls it.
-    fn set(&mut self, key: &[u8], value: &[u8], name: &'static str, problems: &mut Problems) {
+    fn set(&mut self, key: &[u8], value: &'static [u8], name: &'static str, problems: &mut Problems) {
         let ok = match key {
+            b"decay_ms" => parse_decay(value).map(|d| self.decay_ms = Some(d)).is_some(),
+            b"stats_interval_ms" => parse_count(value)
+                .map(|ms| self.stats_interval_ms = Some(ms))
+                .is_some(),
+            b"stats_file" => {
+                let path = trim(value);
+                self.stats_file = Some(path);
+                !path.is_empty()
+            }
             b"backend" => parse_backend(value)
                 .map(|b| self.backend = Some(b))
                 .is_some(),
@@ -138,7 +194,7 @@ impl Settings {
                 .map(|n| self.thread_cached = Some(n))
                 .is_some(),
             b"show_stats" => {
-                self.show_stats = parse_flag(value);
+                self.show_stats = parse_show_stats(value);
                 true
             }
             b"verbose" => {
@@ -192,6 +248,19 @@ impl Settings {
     }
 }
 
+/// A decay setting as the verbose line shows it.
+struct DecayText(Option<u64>);
+
+impl core::fmt::Display for DecayText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            None => f.write_str("off"),
+            Some(0) => f.write_str("at once"),
+            Some(ms) => write!(f, "after {ms} ms unused"),
+        }
+    }
+}
+
 /// Writes a line to stderr, ignoring failure: `eprintln!` panics (and so
 /// aborts the host process) when stderr is closed, which a library loaded
 /// into any program must never do. Allocates nothing.
@@ -231,6 +300,21 @@ extern "C" fn print_stats_at_exit() {
     print_stats();
 }
 
+extern "C" fn print_json_stats_at_exit() {
+    pool::report::print_json(2);
+}
+
+/// A settings path as a C string, in fixed storage (a path longer than the
+/// storage is refused).
+fn c_path(path: &[u8], storage: &'static mut [u8; 4096]) -> Option<&'static CStr> {
+    if path.len() >= storage.len() || path.contains(&0) {
+        return None;
+    }
+    storage[..path.len()].copy_from_slice(path);
+    storage[path.len()] = 0;
+    CStr::from_bytes_until_nul(&storage[..]).ok()
+}
+
 /// Runs when the library is loaded (linked, preloaded or dlopen'ed).
 extern "C" fn on_load() {
     pool::init();
@@ -249,17 +333,34 @@ extern "C" fn on_load() {
     if let Some(cap) = settings.thread_cached {
         pool::thread_cache::set_max_thread_cached_bytes(cap);
     }
+    if let Some(decay) = settings.decay_ms {
+        pool::decay::set_decay_ms(decay);
+    }
+    if let Some(path) = settings.stats_file {
+        static mut PATH: [u8; 4096] = [0; 4096];
+        // SAFETY: on_load runs once, on the loading thread: the only user
+        // of this storage.
+        let storage = unsafe { &mut *core::ptr::addr_of_mut!(PATH) };
+        if !c_path(path, storage).is_some_and(pool::report::set_stats_file) {
+            problems.note("ZMQPOOL_STATS_FILE", path);
+        }
+    }
+    if let Some(interval) = settings.stats_interval_ms {
+        pool::decay::set_stats_interval_ms(interval);
+    }
     pool::configure_upstream();
     let detection = crate::msg::libzmq::detect_at_load();
     if settings.verbose {
         to_stderr(format_args!(
-            "zmqpool {}: loaded into pid {} ({}; backend {:?}, depot cap {} bytes, thread cap {} bytes)",
+            "zmqpool {}: loaded into pid {} ({}; backend {:?}, depot cap {} bytes, thread cap {} bytes, \
+             decay {})",
             env!("CARGO_PKG_VERSION"),
             std::process::id(),
             program_name(),
             pool::backend(),
             pool::depot::max_cached_bytes(),
             pool::thread_cache::max_thread_cached_bytes(),
+            DecayText(pool::decay::decay_ms()),
         ));
         crate::msg::libzmq::report(&detection);
         for problem in problems.list.iter().flatten() {
@@ -270,10 +371,13 @@ extern "C" fn on_load() {
             ));
         }
     }
-    if settings.show_stats {
+    match settings.show_stats {
         // SAFETY: registers a plain extern "C" function with no arguments.
-        unsafe { libc::atexit(print_stats_at_exit) };
-    }
+        ShowStats::Text => unsafe { libc::atexit(print_stats_at_exit) },
+        // SAFETY: as above.
+        ShowStats::Json => unsafe { libc::atexit(print_json_stats_at_exit) },
+        ShowStats::Off => 0,
+    };
 }
 
 // Not under Miri, which runs constructors but cannot run the C calls in

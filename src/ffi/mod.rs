@@ -564,6 +564,55 @@ pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
 const STATS_0_1_SIZE: usize = 64;
 const _: () = assert!(core::mem::offset_of!(zmqpool_stats_t, threads) + 8 == STATS_0_1_SIZE);
 
+/// Writes the statistics as one JSON object (what `ZMQPOOL_SHOW_STATS=json`
+/// prints at exit; fields in README.md) into `buf`, as much as fits in
+/// `len` bytes with a terminating NUL, like `snprintf`: returns the length
+/// of the whole object (without the NUL), so a return value >= `len` means
+/// it was cut short. `buf` may be NULL when `len` is 0 (to ask the length).
+/// Allocates nothing.
+///
+/// # Safety
+/// `buf` is NULL (with `len` 0) or writable for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn zmqpool_stats_json(buf: *mut c_char, len: usize) -> usize {
+    let mut nothing = [0u8; 0];
+    let buffer: &mut [u8] = if buf.is_null() || len == 0 {
+        &mut nothing
+    } else {
+        // SAFETY: writable for `len` bytes by the contract.
+        unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) }
+    };
+    let mut writer = crate::pool::report::BufferWriter::new(buffer);
+    let _ = crate::pool::report::write_json(&mut writer);
+    writer.finish()
+}
+
+/// Sets the decay time: blocks unused for `ms` milliseconds go back to the
+/// system (also `ZMQPOOL_DECAY_MS`; default 1000). 0: never; -1: at once.
+/// Returns 0; -1 with EINVAL for other negative values.
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_set_decay_ms(ms: i64) -> c_int {
+    let decay = match ms {
+        0 => None,
+        -1 => Some(0),
+        ms if ms > 0 => Some(ms as u64),
+        _ => return fail(libc::EINVAL, -1),
+    };
+    crate::pool::decay::set_decay_ms(decay);
+    0
+}
+
+/// The decay time in ms, as `zmqpool_set_decay_ms` takes it (0: never;
+/// -1: at once).
+#[unsafe(no_mangle)]
+pub extern "C" fn zmqpool_get_decay_ms() -> i64 {
+    match crate::pool::decay::decay_ms() {
+        None => 0,
+        Some(0) => -1,
+        Some(ms) => ms.min(i64::MAX as u64) as i64,
+    }
+}
+
 /// Prints the statistics, human-readable, to stderr (what
 /// `ZMQPOOL_SHOW_STATS=1` prints at exit).
 #[unsafe(no_mangle)]

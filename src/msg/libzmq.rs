@@ -175,6 +175,11 @@ pub fn real() -> Option<&'static RealLibzmq> {
     find_first().and_then(add)
 }
 
+/// The version of the libzmq found so far (no search), for reports.
+pub fn real_version() -> Option<(c_int, c_int, c_int)> {
+    copies().next().map(version)
+}
+
 /// True once a libzmq has been found in the process.
 pub fn seen() -> bool {
     copies().next().is_some()

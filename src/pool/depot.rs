@@ -15,13 +15,15 @@ use super::lock::RawLock;
 use super::size_class::{SizeClass, COUNT};
 use super::Header;
 
-/// The overlay of a free block: header words, then the first payload word
+/// The overlay of a free block: header words, then the first payload words
 /// (every class has at least 16 payload bytes).
 #[repr(C)]
 pub(crate) struct FreeBlock {
     pub next: *mut FreeBlock,
     pub next_batch: *mut FreeBlock,
     pub batch_len: usize,
+    /// The decay tick at which the batch entered the depot (first block).
+    pub since: u64,
 }
 const _: () = assert!(core::mem::size_of::<FreeBlock>() <= super::HEADER_SIZE + 16);
 
@@ -58,8 +60,38 @@ impl Stack {
         unsafe {
             (*head).batch_len = len;
             (*head).next_batch = self.top;
+            (*head).since = super::decay::now();
         }
         self.top = head;
+    }
+
+    /// Unlinks up to `limit` batches that entered the depot at or before
+    /// tick `before`, handing each (first block, length) to `each`, and
+    /// returns how many. Ownership of each passes to `each`.
+    pub(super) fn take_older(
+        &mut self,
+        before: u64,
+        limit: usize,
+        mut each: impl FnMut(*mut FreeBlock, usize),
+    ) -> usize {
+        let mut taken = 0;
+        let mut link: *mut *mut FreeBlock = &mut self.top;
+        // SAFETY: every batch on the stack is live and owned by the stack;
+        // `link` always points at the stack's top or at a batch's
+        // next_batch field, both live while the stack is borrowed.
+        unsafe {
+            while !(*link).is_null() && taken < limit {
+                let batch = *link;
+                if (*batch).since <= before {
+                    *link = (*batch).next_batch;
+                    each(batch, (*batch).batch_len);
+                    taken += 1;
+                } else {
+                    link = &mut (*batch).next_batch;
+                }
+            }
+        }
+        taken
     }
 
     /// Pops one batch: its first block and length, or null and 0. Ownership
@@ -79,6 +111,13 @@ impl Stack {
 
 static CLASSES: [RawLock<Stack>; COUNT] = [const { RawLock::new(Stack::new()) }; COUNT];
 static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Bytes held per class (statistics).
+static CLASS_BYTES: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT];
+
+/// Bytes the depot holds of one class.
+pub fn class_cached_bytes(class: SizeClass) -> usize {
+    CLASS_BYTES[class.0].load(Ordering::Relaxed)
+}
 static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_CACHED_BYTES);
 
 const DEFAULT_MAX_CACHED_BYTES: usize = 64 << 20;
@@ -106,16 +145,20 @@ pub fn cached_bytes() -> usize {
 /// `head` starts a chain of exactly `len` live, free blocks of `class`,
 /// owned by the caller and not referenced elsewhere.
 pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
+    // A slow path: restarts the decay thread after a fork.
+    super::decay::ensure_started();
     let bytes = len * (class.size() + super::HEADER_SIZE);
     // Relaxed: the counter is a bound, not a synchronisation point; the
     // blocks themselves are published by the mutex.
     let before = CACHED_BYTES.fetch_add(bytes, Ordering::Relaxed);
     if before.saturating_add(bytes) > max_cached_bytes() {
         CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+        super::stats::count_depot_cap_hit();
         // SAFETY: forwarded from the caller.
         unsafe { release_chain(head) };
         return;
     }
+    CLASS_BYTES[class.0].fetch_add(bytes, Ordering::Relaxed);
     // SAFETY: forwarded from the caller; the stack is ours under the lock.
     CLASSES[class.0].with(|stack| unsafe { stack.push_batch(head, len) });
 }
@@ -145,8 +188,44 @@ pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
     if head.is_null() {
         return (head, 0);
     }
-    CACHED_BYTES.fetch_sub(len * (class.size() + super::HEADER_SIZE), Ordering::Relaxed);
+    let bytes = len * (class.size() + super::HEADER_SIZE);
+    CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+    CLASS_BYTES[class.0].fetch_sub(bytes, Ordering::Relaxed);
     (head, len)
+}
+
+/// Returns upstream every batch that entered the depot at or before tick
+/// `before` (the decay thread), with `release` doing the returning; the
+/// number of blocks and bytes released.
+pub(super) fn release_older(before: u64, mut release: impl FnMut(SizeClass, *mut FreeBlock)) -> (u64, u64) {
+    let (mut blocks, mut total) = (0u64, 0u64);
+    for index in 0..COUNT {
+        let class = SizeClass(index);
+        let mut chains: [(*mut FreeBlock, usize); 64] = [(core::ptr::null_mut(), 0); 64];
+        loop {
+            // Unlinked under the lock (at most 64 batches a turn), released
+            // after it: the lock is never held across a free.
+            let mut count = 0;
+            CLASSES[index].with(|stack| {
+                stack.take_older(before, chains.len(), |head, len| {
+                    chains[count] = (head, len);
+                    count += 1;
+                })
+            });
+            for &(head, len) in &chains[..count] {
+                let bytes = len * (class.size() + super::HEADER_SIZE);
+                CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+                CLASS_BYTES[index].fetch_sub(bytes, Ordering::Relaxed);
+                blocks += len as u64;
+                total += bytes as u64;
+                release(class, head);
+            }
+            if count < chains.len() {
+                break;
+            }
+        }
+    }
+    (blocks, total)
 }
 
 /// Returns every batch in the depot upstream.

@@ -24,10 +24,12 @@
 //! whose free function brings them back here.
 
 mod buffer;
+pub mod decay;
 pub mod depot;
 mod fork;
 pub(crate) mod lock;
 pub(crate) mod record;
+pub mod report;
 pub mod size_class;
 pub mod stats;
 pub mod thread_cache;

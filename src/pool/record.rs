@@ -58,14 +58,21 @@ pub(crate) struct ThreadRecord {
     /// The tag stamped into the headers of blocks allocated through this
     /// record (tells a foreign free from a local one).
     pub(crate) tag: u32,
-    /// The free lists: the owner's, or a reclaimer's that won `steal`.
+    /// The free lists' heads: the owner's, or a reclaimer's that won `steal`.
     lists: UnsafeCell<Lists>,
+    /// The free lists' lengths, written by whoever holds the lists, read by
+    /// statistics.
+    pub(crate) lens: [AtomicU32; COUNT],
     /// Bytes (blocks and headers) on this record's lists.
     pub(crate) cached_bytes: AtomicU64,
     /// Counters, written by the owner only (relaxed load + store).
     pub(crate) counters: Counters,
-    /// What the reclaimer saw last time: per class, allocations + frees.
+    /// What the decay thread saw last time: per class, allocations + frees
+    /// (only the decay thread touches it).
     pub(crate) seen: UnsafeCell<[u64; COUNT]>,
+    /// Per class, for how many decay ticks nothing happened (decay thread
+    /// only).
+    pub(crate) idle_ticks: UnsafeCell<[u32; COUNT]>,
     /// The next record in the registry (written once, before publication).
     next: *mut ThreadRecord,
 }
@@ -320,6 +327,7 @@ fn adopt_or_create(tp: usize) -> Option<&'static ThreadRecord> {
             Err(now) => head = now,
         }
     }
+    super::decay::ensure_started();
     // SAFETY: published and never freed.
     Some(unsafe { &*memory })
 }
@@ -384,6 +392,7 @@ fn retire(record: &'static ThreadRecord) {
 /// operation when the fork happened (then the lists may be half-updated and
 /// are dropped: at most one thread cap of memory each).
 pub(crate) fn after_fork_in_child() {
+    super::decay::after_fork_in_child();
     let tp = thread_pointer();
     for slot in TABLE.iter() {
         slot.store(core::ptr::null_mut(), Ordering::Relaxed);
@@ -403,6 +412,9 @@ pub(crate) fn after_fork_in_child() {
         } else {
             // SAFETY: as above; the half-updated lists are abandoned.
             unsafe { *record.lists() = super::thread_cache::EMPTY_LISTS };
+            for len in &record.lens {
+                len.store(0, Ordering::Relaxed);
+            }
             record.cached_bytes.store(0, Ordering::Relaxed);
         }
         record.active.store(0, Ordering::Relaxed);

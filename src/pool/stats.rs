@@ -51,15 +51,20 @@ pub struct Counters {
     pub class_allocations: [AtomicU64; COUNT],
     /// Pooled blocks released, per class.
     pub class_frees: [AtomicU64; COUNT],
-    /// Pooled allocations that went upstream.
-    pub cache_misses: AtomicU64,
-    /// Releases of blocks another thread allocated.
-    pub foreign_frees: AtomicU64,
+    /// Pooled blocks released by a thread other than the one that
+    /// allocated them, per class.
+    pub class_foreign_frees: [AtomicU64; COUNT],
+    /// Pooled allocations that went upstream (misses), per class.
+    pub class_misses: [AtomicU64; COUNT],
+    /// Releases of upstream blocks another thread allocated.
+    pub upstream_foreign_frees: AtomicU64,
     /// Blocks straight from upstream (too large, or another backend).
     pub upstream_allocations: AtomicU64,
     pub upstream_frees: AtomicU64,
     pub upstream_bytes_allocated: AtomicU64,
     pub upstream_bytes_freed: AtomicU64,
+    /// Frees that found the thread at its cap (the list went to the depot).
+    pub thread_cap_hits: AtomicU64,
     /// Message-layer events, indexed by [`Event`].
     pub events: [AtomicU64; EVENTS],
 }
@@ -72,8 +77,10 @@ impl Counters {
         Counters {
             class_allocations: [ZERO; COUNT],
             class_frees: [ZERO; COUNT],
-            cache_misses: ZERO,
-            foreign_frees: ZERO,
+            class_foreign_frees: [ZERO; COUNT],
+            class_misses: [ZERO; COUNT],
+            upstream_foreign_frees: ZERO,
+            thread_cap_hits: ZERO,
             upstream_allocations: ZERO,
             upstream_frees: ZERO,
             upstream_bytes_allocated: ZERO,
@@ -84,31 +91,28 @@ impl Counters {
 
     /// Adds this set's numbers into `totals`.
     fn add_into(&self, totals: &mut Totals) {
-        for class in 0..COUNT {
-            let allocated = self.class_allocations[class].load(Ordering::Relaxed);
-            let freed = self.class_frees[class].load(Ordering::Relaxed);
-            let size = SizeClass(class).size() as u64;
-            totals.pooled_allocations = totals.pooled_allocations.wrapping_add(allocated);
-            totals.pooled_frees = totals.pooled_frees.wrapping_add(freed);
-            // Wrapping: a thread may free more of a class than it allocated;
-            // the sum over all threads is what is meaningful.
-            totals.bytes = totals
-                .bytes
-                .wrapping_add(allocated.wrapping_sub(freed).wrapping_mul(size));
-        }
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        totals.misses = totals.misses.wrapping_add(load(&self.cache_misses));
-        totals.foreign = totals.foreign.wrapping_add(load(&self.foreign_frees));
+        for class in 0..COUNT {
+            let per = &mut totals.classes[class];
+            // Wrapping: a thread may free more of a class than it
+            // allocated; the sum over all threads is what is meaningful.
+            per.allocations = per.allocations.wrapping_add(load(&self.class_allocations[class]));
+            per.frees = per.frees.wrapping_add(load(&self.class_frees[class]));
+            per.foreign_frees = per.foreign_frees.wrapping_add(load(&self.class_foreign_frees[class]));
+            per.misses = per.misses.wrapping_add(load(&self.class_misses[class]));
+        }
+        totals.upstream_foreign = totals.upstream_foreign.wrapping_add(load(&self.upstream_foreign_frees));
         totals.upstream_allocations = totals
             .upstream_allocations
             .wrapping_add(load(&self.upstream_allocations));
         totals.upstream_frees = totals
             .upstream_frees
             .wrapping_add(load(&self.upstream_frees));
-        totals.bytes = totals
-            .bytes
+        totals.upstream_bytes = totals
+            .upstream_bytes
             .wrapping_add(load(&self.upstream_bytes_allocated))
             .wrapping_sub(load(&self.upstream_bytes_freed));
+        totals.thread_cap_hits = totals.thread_cap_hits.wrapping_add(load(&self.thread_cap_hits));
         for (total, mine) in totals.events.iter_mut().zip(&self.events) {
             *total = total.wrapping_add(load(mine));
         }
@@ -121,16 +125,42 @@ impl Default for Counters {
     }
 }
 
-#[derive(Default)]
-struct Totals {
-    pooled_allocations: u64,
-    pooled_frees: u64,
-    misses: u64,
-    foreign: u64,
-    upstream_allocations: u64,
-    upstream_frees: u64,
-    bytes: u64,
-    events: [u64; EVENTS],
+/// One size class's numbers, summed over every thread.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct ClassTotals {
+    pub allocations: u64,
+    pub frees: u64,
+    pub foreign_frees: u64,
+    pub misses: u64,
+    /// Bytes (blocks and headers) held for reuse: thread lists and depot.
+    pub cached_bytes: u64,
+}
+
+pub struct Totals {
+    pub classes: [ClassTotals; COUNT],
+    pub upstream_foreign: u64,
+    pub upstream_allocations: u64,
+    pub upstream_frees: u64,
+    /// Upstream bytes allocated and not yet freed.
+    pub upstream_bytes: u64,
+    pub thread_cap_hits: u64,
+    pub events: [u64; EVENTS],
+    pub threads: u64,
+}
+
+impl Default for Totals {
+    fn default() -> Totals {
+        Totals {
+            classes: [ClassTotals::default(); COUNT],
+            upstream_foreign: 0,
+            upstream_allocations: 0,
+            upstream_frees: 0,
+            upstream_bytes: 0,
+            thread_cap_hits: 0,
+            events: [0; EVENTS],
+            threads: 0,
+        }
+    }
 }
 
 /// Adds to a counter only its owner thread writes: a plain load and store.
@@ -230,46 +260,122 @@ pub fn count_unowned_upstream_free(size: usize) {
 #[cold]
 pub fn count_unowned_class_free(class: SizeClass) {
     add_unowned(&UNOWNED.class_frees[class.0], 1);
+    add_unowned(&UNOWNED.class_foreign_frees[class.0], 1);
 }
 
 /// Sums every record's counters (records are never freed, so this reads
-/// no freed memory whatever threads come and go), the unowned totals and
-/// the depot.
-pub fn snapshot() -> Snapshot {
+/// no freed memory whatever threads come and go), the unowned totals, the
+/// thread lists' and the depot's cached blocks.
+pub fn totals() -> Totals {
     let mut totals = Totals::default();
-    let mut cached = super::depot::cached_bytes() as u64;
-    let mut threads = 0;
     for record in super::record::records() {
         record.counters.add_into(&mut totals);
-        cached += record.cached_bytes.load(Ordering::Relaxed);
-        threads += u64::from(record.is_owned());
+        for (class, len) in record.lens.iter().enumerate() {
+            totals.classes[class].cached_bytes += u64::from(len.load(Ordering::Relaxed))
+                * super::thread_cache::BLOCK_BYTES[class] as u64;
+        }
+        totals.threads += u64::from(record.is_owned());
     }
     UNOWNED.add_into(&mut totals);
-    Snapshot {
-        allocations: totals
-            .pooled_allocations
-            .wrapping_add(totals.upstream_allocations),
-        frees: totals.pooled_frees.wrapping_add(totals.upstream_frees),
-        foreign_frees: totals.foreign,
-        cache_hits: totals.pooled_allocations.saturating_sub(totals.misses),
-        cache_misses: totals.misses,
-        // A reader racing the owners may see a free before its allocation.
-        bytes_in_use: if (totals.bytes as i64) < 0 {
-            0
-        } else {
-            totals.bytes
-        },
-        bytes_cached: cached,
-        threads,
-        messages_pooled: totals.events[Event::MessagePooled as usize],
-        messages_inline: totals.events[Event::MessageInline as usize],
-        messages_user_data: totals.events[Event::MessageUserData as usize],
-        sends: totals.events[Event::Send as usize],
-        libzmq_messages: totals.events[Event::LibzmqMessage as usize],
-        passed_through_layout: totals.events[Event::PassedThroughLayout as usize],
-        passed_through_no_msg_send: totals.events[Event::PassedThroughNoMsgSend as usize],
-        calls_without_libzmq: totals.events[Event::NoLibzmq as usize],
+    for (class, per) in totals.classes.iter_mut().enumerate() {
+        per.cached_bytes += super::depot::class_cached_bytes(SizeClass(class)) as u64;
     }
+    note_peaks(&totals);
+    totals
+}
+
+/// In-use bytes of a class (block capacity), from its totals.
+pub fn in_use_bytes(class: usize, per: &ClassTotals) -> u64 {
+    let blocks = per.allocations.wrapping_sub(per.frees);
+    // A reader racing the owners may see a free before its allocation.
+    if (blocks as i64) < 0 {
+        0
+    } else {
+        blocks.wrapping_mul(SizeClass(class).size() as u64)
+    }
+}
+
+/// The highest in-use bytes seen per class (sampled: at every snapshot and
+/// at every tick of the decay thread; an exact peak would cost an atomic
+/// maximum per allocation).
+static PEAKS: [AtomicU64; COUNT] = [const { AtomicU64::new(0) }; COUNT];
+
+fn note_peaks(totals: &Totals) {
+    for (class, per) in totals.classes.iter().enumerate() {
+        // Relaxed: a statistic.
+        PEAKS[class].fetch_max(in_use_bytes(class, per), Ordering::Relaxed);
+    }
+}
+
+/// The sampled peak of a class's in-use bytes.
+pub fn peak_in_use_bytes(class: usize) -> u64 {
+    PEAKS[class].load(Ordering::Relaxed)
+}
+
+/// Counts one depot hand-in refused by the depot's cap.
+pub fn count_depot_cap_hit() {
+    // Relaxed: a statistic (slow path).
+    DEPOT_CAP_HITS.fetch_add(1, Ordering::Relaxed);
+}
+
+static DEPOT_CAP_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// Depot hand-ins refused by its cap.
+pub fn depot_cap_hits() -> u64 {
+    DEPOT_CAP_HITS.load(Ordering::Relaxed)
+}
+
+/// The process-wide statistics (`zmqpool_stats`).
+pub fn snapshot() -> Snapshot {
+    snapshot_of(&totals())
+}
+
+/// Closes of libzmq-made messages so far, over every thread.
+pub fn libzmq_messages() -> u64 {
+    let index = Event::LibzmqMessage as usize;
+    let mut sum = UNOWNED.events[index].load(Ordering::Relaxed);
+    for record in super::record::records() {
+        sum = sum.wrapping_add(record.counters.events[index].load(Ordering::Relaxed));
+    }
+    sum
+}
+
+/// The `zmqpool_stats_t` view of summed totals.
+pub fn snapshot_of(totals: &Totals) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    let mut pooled_bytes = 0u64;
+    let mut misses = 0u64;
+    let mut pooled_allocations = 0u64;
+    let mut pooled_frees = 0u64;
+    let mut foreign = totals.upstream_foreign;
+    let mut cached = 0u64;
+    for (class, per) in totals.classes.iter().enumerate() {
+        pooled_allocations = pooled_allocations.wrapping_add(per.allocations);
+        pooled_frees = pooled_frees.wrapping_add(per.frees);
+        foreign = foreign.wrapping_add(per.foreign_frees);
+        misses = misses.wrapping_add(per.misses);
+        pooled_bytes = pooled_bytes.wrapping_add(in_use_bytes(class, per));
+        cached += per.cached_bytes;
+    }
+    let bytes = pooled_bytes.wrapping_add(totals.upstream_bytes);
+    snapshot.allocations = pooled_allocations.wrapping_add(totals.upstream_allocations);
+    snapshot.frees = pooled_frees.wrapping_add(totals.upstream_frees);
+    snapshot.foreign_frees = foreign;
+    snapshot.cache_hits = pooled_allocations.saturating_sub(misses);
+    snapshot.cache_misses = misses;
+    snapshot.bytes_in_use = if (bytes as i64) < 0 { 0 } else { bytes };
+    snapshot.bytes_cached = cached;
+    snapshot.threads = totals.threads;
+    let events = &totals.events;
+    snapshot.messages_pooled = events[Event::MessagePooled as usize];
+    snapshot.messages_inline = events[Event::MessageInline as usize];
+    snapshot.messages_user_data = events[Event::MessageUserData as usize];
+    snapshot.sends = events[Event::Send as usize];
+    snapshot.libzmq_messages = events[Event::LibzmqMessage as usize];
+    snapshot.passed_through_layout = events[Event::PassedThroughLayout as usize];
+    snapshot.passed_through_no_msg_send = events[Event::PassedThroughNoMsgSend as usize];
+    snapshot.calls_without_libzmq = events[Event::NoLibzmq as usize];
+    snapshot
 }
 
 impl core::fmt::Display for Snapshot {

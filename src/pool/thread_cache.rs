@@ -78,20 +78,24 @@ pub(crate) static BLOCK_BYTES: [usize; COUNT] = {
     bytes
 };
 
-#[derive(Clone, Copy)]
-pub(crate) struct FreeList {
-    pub(crate) head: *mut FreeBlock,
-    pub(crate) len: usize,
+/// The heads of a thread's free lists, one per class (all null: empty).
+/// Their lengths are atomics in the record (`ThreadRecord::lens`), written
+/// only by whoever holds the lists, so statistics can read them.
+pub(crate) type Lists = [*mut FreeBlock; COUNT];
+pub(crate) const EMPTY_LISTS: Lists = [core::ptr::null_mut(); COUNT];
+
+/// A list's length (the holder of the lists is its only writer).
+#[inline(always)]
+fn len(record: &ThreadRecord, class: usize) -> usize {
+    // Relaxed: single writer, the caller.
+    record.lens[class].load(Ordering::Relaxed) as usize
 }
 
-const EMPTY_LIST: FreeList = FreeList {
-    head: core::ptr::null_mut(),
-    len: 0,
-};
-
-/// One free list per class (all-zero is the empty state).
-pub(crate) type Lists = [FreeList; COUNT];
-pub(crate) const EMPTY_LISTS: Lists = [EMPTY_LIST; COUNT];
+#[inline(always)]
+fn set_len(record: &ThreadRecord, class: usize, len: usize) {
+    // Relaxed: as above; readers (statistics) only need some recent value.
+    record.lens[class].store(len as u32, Ordering::Relaxed);
+}
 
 /// Allocates through the calling thread's cache.
 #[inline(always)]
@@ -211,12 +215,11 @@ fn alloc_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 
 /// Takes the first block off the list for `class`; null when it is empty.
 #[inline(always)]
 fn pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) -> *mut FreeBlock {
-    let list = &mut lists[class.0];
-    let block = list.head;
+    let block = lists[class.0];
     if !block.is_null() {
         // SAFETY: a block on the list is free and owned by this cache.
-        list.head = unsafe { (*block).next };
-        list.len -= 1;
+        lists[class.0] = unsafe { (*block).next };
+        set_len(record, class.0, len(record, class.0) - 1);
         debit(&record.cached_bytes, BLOCK_BYTES[class.0]);
     }
     block
@@ -229,13 +232,14 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
     if !block.is_null() {
         return block as *mut Header;
     }
-    let (head, len) = depot::take(class);
+    let (head, taken) = depot::take(class);
     if head.is_null() {
-        bump(&record.counters.cache_misses, 1);
+        bump(&record.counters.class_misses[class.0], 1);
         return upstream_alloc(class.size(), false);
     }
-    lists[class.0] = FreeList { head, len };
-    bump(&record.cached_bytes, (len * BLOCK_BYTES[class.0]) as u64);
+    lists[class.0] = head;
+    set_len(record, class.0, taken);
+    bump(&record.cached_bytes, (taken * BLOCK_BYTES[class.0]) as u64);
     pop(record, lists, class) as *mut Header
 }
 
@@ -292,19 +296,19 @@ unsafe fn dealloc_in(record: &ThreadRecord, lists: &mut Lists, header: *mut Head
     if index < COUNT {
         bump(&record.counters.class_frees[index], 1);
         if (stamp >> 32) as u32 != record.tag {
-            bump(&record.counters.foreign_frees, 1);
+            bump(&record.counters.class_foreign_frees[index], 1);
         }
         let bytes = BLOCK_BYTES[index];
         // Relaxed: single writer (the owner) for the gauge; the cap is a
         // standalone setting.
         let cached = record.cached_bytes.load(Ordering::Relaxed) + bytes as u64;
-        let list = &mut lists[index];
         let block = header as *mut FreeBlock;
-        if list.len < LIMITS[index] && cached <= THREAD_CACHE_CAP.load(Ordering::Relaxed) {
+        let length = len(record, index);
+        if length < LIMITS[index] && cached <= THREAD_CACHE_CAP.load(Ordering::Relaxed) {
             // SAFETY: the caller hands over the block.
-            unsafe { (*block).next = list.head };
-            list.head = block;
-            list.len += 1;
+            unsafe { (*block).next = lists[index] };
+            lists[index] = block;
+            set_len(record, index, length + 1);
             record.cached_bytes.store(cached, Ordering::Relaxed);
             return;
         }
@@ -324,7 +328,7 @@ unsafe fn dealloc_upstream(record: &ThreadRecord, header: *mut Header) {
     bump(&record.counters.upstream_frees, 1);
     bump(&record.counters.upstream_bytes_freed, size as u64);
     if tag != record.tag {
-        bump(&record.counters.foreign_frees, 1);
+        bump(&record.counters.upstream_foreign_frees, 1);
     }
     // SAFETY: a live block from that upstream, released once.
     unsafe { upstream_free(header, origin == Origin::System) }
@@ -345,13 +349,18 @@ unsafe fn push_slow(
 ) {
     let bytes = BLOCK_BYTES[class.0];
     let cap = THREAD_CACHE_CAP.load(Ordering::Relaxed);
-    let list = &mut lists[class.0];
-    if list.len > 0 {
-        // SAFETY: the list is a chain of `len` free blocks of `class` owned
-        // by this cache; it is emptied right after.
-        unsafe { depot::put(class, list.head, list.len) };
-        debit(&record.cached_bytes, list.len * bytes);
-        *list = EMPTY_LIST;
+    let length = len(record, class.0);
+    if length < LIMITS[class.0] {
+        // Not the list's limit: the thread's cap.
+        bump(&record.counters.thread_cap_hits, 1);
+    }
+    if length > 0 {
+        // SAFETY: the list is a chain of `length` free blocks of `class`
+        // owned by this cache; it is emptied right after.
+        unsafe { depot::put(class, lists[class.0], length) };
+        debit(&record.cached_bytes, length * bytes);
+        lists[class.0] = core::ptr::null_mut();
+        set_len(record, class.0, 0);
     }
     if record.cached_bytes.load(Ordering::Relaxed) + bytes as u64 > cap {
         // Still over the per-thread bound: the block goes on alone.
@@ -364,26 +373,45 @@ unsafe fn push_slow(
     }
     // SAFETY: the caller hands over the block.
     unsafe { (*block).next = core::ptr::null_mut() };
-    *list = FreeList {
-        head: block,
-        len: 1,
-    };
+    lists[class.0] = block;
+    set_len(record, class.0, 1);
     bump(&record.cached_bytes, bytes as u64);
 }
 
 /// Hands every list of `record` to the depot. The caller holds the lists
 /// (owner inside enter/leave, a reclaimer, or a forked child's only thread).
 pub(crate) fn flush(record: &ThreadRecord, lists: &mut Lists) {
-    for (index, list) in lists.iter_mut().enumerate() {
-        if !list.head.is_null() {
+    for (index, head) in lists.iter_mut().enumerate() {
+        if !head.is_null() {
             // SAFETY: the list is a chain of `len` free blocks of this class
             // held by the caller; it is emptied right after.
-            unsafe { depot::put(SizeClass(index), list.head, list.len) };
-            *list = EMPTY_LIST;
+            unsafe { depot::put(SizeClass(index), *head, len(record, index)) };
+            *head = core::ptr::null_mut();
+            set_len(record, index, 0);
         }
     }
     // Relaxed: the caller holds the lists, and with them the gauge.
     record.cached_bytes.store(0, Ordering::Relaxed);
+}
+
+/// Takes the lists of the classes `which` selects out of `lists` (the
+/// caller holds them), returning each as a chain with its length, for the
+/// caller to release.
+pub(crate) fn take_lists(
+    record: &ThreadRecord,
+    lists: &mut Lists,
+    mut which: impl FnMut(usize) -> bool,
+    mut each: impl FnMut(SizeClass, *mut FreeBlock, usize),
+) {
+    for (index, head) in lists.iter_mut().enumerate() {
+        if !head.is_null() && which(index) {
+            let length = len(record, index);
+            each(SizeClass(index), *head, length);
+            *head = core::ptr::null_mut();
+            set_len(record, index, 0);
+            debit(&record.cached_bytes, length * BLOCK_BYTES[index]);
+        }
+    }
 }
 
 fn debit(counter: &AtomicU64, by: usize) {

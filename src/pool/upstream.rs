@@ -4,7 +4,7 @@
 //! message layer's Rust).
 
 #[cfg(not(miri))]
-pub(crate) use libmimalloc_sys::{mi_collect, mi_free, mi_malloc_aligned, mi_zalloc_aligned};
+pub(crate) use libmimalloc_sys::{mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned};
 
 #[cfg(miri)]
 mod stand_in {
@@ -43,7 +43,11 @@ mod stand_in {
     /// # Safety
     /// None.
     pub(crate) unsafe fn mi_collect(_force: bool) {}
+
+    /// # Safety
+    /// None.
+    pub(crate) unsafe fn mi_thread_init() {}
 }
 
 #[cfg(miri)]
-pub(crate) use stand_in::{mi_collect, mi_free, mi_malloc_aligned, mi_zalloc_aligned};
+pub(crate) use stand_in::{mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned};

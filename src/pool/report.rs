@@ -1,0 +1,276 @@
+//! Statistics a machine can read: one JSON object (`ZMQPOOL_SHOW_STATS=json`
+//! at exit, `zmqpool_stats_json`, and every `ZMQPOOL_STATS_INTERVAL_MS` to
+//! stderr or `ZMQPOOL_STATS_FILE`), written without allocating.
+//!
+//! ```text
+//! {"zmqpool":"0.2.0","libzmq":"4.3.4","pid":1234,"program":"app","backend":"pool",
+//!  "settings":{"max_cached_bytes":..,"max_thread_cached_bytes":..,"decay_ms":1000},
+//!  "totals":{"allocations":..,"frees":..,"foreign_frees":..,"cache_hits":..,
+//!            "cache_misses":..,"bytes_in_use":..,"bytes_cached":..,"threads":..},
+//!  "messages":{"pooled":..,"inline":..,"user_data":..,"sends":..,"libzmq_made":..},
+//!  "passed_through":{"layout":..,"no_msg_send":..,"without_libzmq":..},
+//!  "caps":{"depot_bytes":..,"depot_hits":..,"thread_bytes":..,"thread_hits":..},
+//!  "decay":{"decay_ms":..,"releases":..,"released_blocks":..,"released_bytes":..},
+//!  "upstream":{"allocations":..,"frees":..,"foreign_frees":..,"bytes_in_use":..},
+//!  "classes":[{"size":80,"allocations":..,"frees":..,"cross_thread_frees":..,
+//!              "hits":..,"misses":..,"cached_bytes":..,"in_use_bytes":..,
+//!              "peak_in_use_bytes":..}, ...]}
+//! ```
+//!
+//! Only classes that were ever used appear in `classes`. The totals add up:
+//! `allocations` is the classes' allocations plus the upstream ones, and so
+//! on (`c_tests/check_stats_json.py` checks this against a known workload).
+
+use core::fmt::{self, Write};
+use core::sync::atomic::Ordering;
+
+use super::size_class::{SizeClass, COUNT};
+use super::stats::{self, Event};
+use super::{decay, depot, thread_cache};
+
+/// Writes the statistics object to `out`.
+pub fn write_json(out: &mut impl Write) -> fmt::Result {
+    let totals = stats::totals();
+    let snapshot = stats::snapshot_of(&totals);
+    write!(out, "{{\"zmqpool\":\"{}\",", env!("CARGO_PKG_VERSION"))?;
+    match crate::msg::libzmq::real_version() {
+        Some((major, minor, patch)) => write!(out, "\"libzmq\":\"{major}.{minor}.{patch}\",")?,
+        None => write!(out, "\"libzmq\":null,")?,
+    }
+    write!(out, "\"pid\":{},\"program\":", std::process::id())?;
+    write_string(out, crate::config::program_name())?;
+    let backend = match super::backend() {
+        super::Backend::Pool => "pool",
+        super::Backend::Mimalloc => "mimalloc",
+        super::Backend::System => "system",
+    };
+    write!(out, ",\"backend\":\"{backend}\",")?;
+    let decay = decay::decay_ms();
+    write!(
+        out,
+        "\"settings\":{{\"max_cached_bytes\":{},\"max_thread_cached_bytes\":{},\"decay_ms\":",
+        depot::max_cached_bytes(),
+        thread_cache::max_thread_cached_bytes()
+    )?;
+    write_decay(out, decay)?;
+    write!(out, ",\"stats_interval_ms\":{}}},", decay::stats_interval_ms())?;
+    write!(
+        out,
+        "\"totals\":{{\"allocations\":{},\"frees\":{},\"foreign_frees\":{},\"cache_hits\":{},\
+         \"cache_misses\":{},\"bytes_in_use\":{},\"bytes_cached\":{},\"threads\":{}}},",
+        snapshot.allocations,
+        snapshot.frees,
+        snapshot.foreign_frees,
+        snapshot.cache_hits,
+        snapshot.cache_misses,
+        snapshot.bytes_in_use,
+        snapshot.bytes_cached,
+        snapshot.threads
+    )?;
+    let events = &totals.events;
+    write!(
+        out,
+        "\"messages\":{{\"pooled\":{},\"inline\":{},\"user_data\":{},\"sends\":{},\"libzmq_made\":{}}},",
+        events[Event::MessagePooled as usize],
+        events[Event::MessageInline as usize],
+        events[Event::MessageUserData as usize],
+        events[Event::Send as usize],
+        events[Event::LibzmqMessage as usize]
+    )?;
+    write!(
+        out,
+        "\"passed_through\":{{\"layout\":{},\"no_msg_send\":{},\"without_libzmq\":{}}},",
+        events[Event::PassedThroughLayout as usize],
+        events[Event::PassedThroughNoMsgSend as usize],
+        events[Event::NoLibzmq as usize]
+    )?;
+    write!(
+        out,
+        "\"caps\":{{\"depot_bytes\":{},\"depot_hits\":{},\"thread_bytes\":{},\"thread_hits\":{}}},",
+        depot::max_cached_bytes(),
+        stats::depot_cap_hits(),
+        thread_cache::max_thread_cached_bytes(),
+        totals.thread_cap_hits
+    )?;
+    let (releases, blocks, bytes) = decay::released();
+    write!(out, "\"decay\":{{\"decay_ms\":")?;
+    write_decay(out, decay)?;
+    write!(
+        out,
+        ",\"releases\":{releases},\"released_blocks\":{blocks},\"released_bytes\":{bytes}}},"
+    )?;
+    write!(
+        out,
+        "\"upstream\":{{\"allocations\":{},\"frees\":{},\"foreign_frees\":{},\"bytes_in_use\":{}}},",
+        totals.upstream_allocations,
+        totals.upstream_frees,
+        totals.upstream_foreign,
+        totals.upstream_bytes
+    )?;
+    write!(out, "\"classes\":[")?;
+    let mut first = true;
+    for (class, per) in totals.classes.iter().enumerate() {
+        let peak = stats::peak_in_use_bytes(class);
+        if per.allocations == 0 && per.frees == 0 && per.cached_bytes == 0 && peak == 0 {
+            continue;
+        }
+        if !first {
+            out.write_char(',')?;
+        }
+        first = false;
+        write!(
+            out,
+            "{{\"size\":{},\"allocations\":{},\"frees\":{},\"cross_thread_frees\":{},\"hits\":{},\
+             \"misses\":{},\"cached_bytes\":{},\"in_use_bytes\":{},\"peak_in_use_bytes\":{}}}",
+            SizeClass(class).size(),
+            per.allocations,
+            per.frees,
+            per.foreign_frees,
+            per.allocations.saturating_sub(per.misses),
+            per.misses,
+            per.cached_bytes,
+            stats::in_use_bytes(class, per),
+            peak
+        )?;
+    }
+    let _ = COUNT;
+    write!(out, "]}}")
+}
+
+fn write_decay(out: &mut impl Write, decay: Option<u64>) -> fmt::Result {
+    match decay {
+        None => out.write_str("0"),
+        Some(0) => out.write_str("\"now\""),
+        Some(ms) => write!(out, "{ms}"),
+    }
+}
+
+/// A JSON string (the program name: escape what JSON requires).
+fn write_string(out: &mut impl Write, text: &str) -> fmt::Result {
+    out.write_char('"')?;
+    for c in text.chars() {
+        match c {
+            '"' => out.write_str("\\\"")?,
+            '\\' => out.write_str("\\\\")?,
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32)?,
+            c => out.write_char(c)?,
+        }
+    }
+    out.write_char('"')
+}
+
+/// Writes into a caller's buffer as much as fits (keeping one byte for the
+/// NUL), counting what the whole would take: `snprintf`'s contract.
+pub struct BufferWriter<'a> {
+    buffer: &'a mut [u8],
+    written: usize,
+    needed: usize,
+}
+
+impl<'a> BufferWriter<'a> {
+    pub fn new(buffer: &'a mut [u8]) -> BufferWriter<'a> {
+        BufferWriter {
+            buffer,
+            written: 0,
+            needed: 0,
+        }
+    }
+
+    /// Terminates the text with a NUL (if there is any room) and returns
+    /// the length the whole text needs, without the NUL.
+    pub fn finish(self) -> usize {
+        if let Some(end) = self.buffer.get_mut(self.written) {
+            *end = 0;
+        }
+        self.needed
+    }
+}
+
+impl Write for BufferWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let room = self.buffer.len().saturating_sub(1).saturating_sub(self.written);
+        let take = text.len().min(room);
+        self.buffer[self.written..self.written + take].copy_from_slice(&text.as_bytes()[..take]);
+        self.written += take;
+        self.needed += text.len();
+        Ok(())
+    }
+}
+
+/// Writes to a file descriptor through a small buffer (no allocation).
+pub struct FdWriter {
+    fd: libc::c_int,
+    buffer: [u8; 4096],
+    len: usize,
+}
+
+impl FdWriter {
+    pub fn new(fd: libc::c_int) -> FdWriter {
+        FdWriter {
+            fd,
+            buffer: [0; 4096],
+            len: 0,
+        }
+    }
+
+    pub fn flush(&mut self) {
+        let mut at = 0;
+        while at < self.len {
+            // SAFETY: writes initialised bytes of our own buffer.
+            let done = unsafe {
+                libc::write(self.fd, self.buffer[at..].as_ptr() as *const libc::c_void, self.len - at)
+            };
+            if done <= 0 {
+                break; // a closed or failing descriptor: give up quietly
+            }
+            at += done as usize;
+        }
+        self.len = 0;
+    }
+}
+
+impl Write for FdWriter {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for chunk in text.as_bytes().chunks(self.buffer.len()) {
+            if self.len + chunk.len() > self.buffer.len() {
+                self.flush();
+            }
+            self.buffer[self.len..self.len + chunk.len()].copy_from_slice(chunk);
+            self.len += chunk.len();
+        }
+        Ok(())
+    }
+}
+
+/// Prints the object and a newline to `fd`.
+pub fn print_json(fd: libc::c_int) {
+    let mut out = FdWriter::new(fd);
+    let _ = write_json(&mut out);
+    let _ = out.write_char('\n');
+    out.flush();
+}
+
+/// Where interval statistics go: stderr, or a file opened at load.
+static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(2);
+
+/// Sends interval statistics to `path` (appended; opened now).
+pub fn set_stats_file(path: &core::ffi::CStr) -> bool {
+    // SAFETY: a NUL-terminated path; open has no other preconditions.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+            0o644,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    STATS_FD.store(fd, Ordering::Relaxed);
+    true
+}
+
+/// One line of interval statistics (the decay thread).
+pub(crate) fn write_interval() {
+    print_json(STATS_FD.load(Ordering::Relaxed));
+}
