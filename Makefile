@@ -78,7 +78,7 @@ test-rust:
 	$(CARGO) test --locked
 
 # ---- C tests ---------------------------------------------------------------
-C_TESTS := $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
+C_TESTS := $(BUILD)/test_decay $(BUILD)/stats_workload $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
 
@@ -102,6 +102,13 @@ $(BUILD)/test_pool: c_tests/test_pool.c c_tests/harness.h $(HEADER) lib | $(BUIL
 
 $(BUILD)/test_threads: c_tests/test_threads.cpp c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CXX) $(CFLAGS) $(CWARN) -std=c++17 -Iinclude -o $@ c_tests/test_threads.cpp -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
+# A known workload whose JSON statistics c_tests/check_stats_json.py checks.
+$(BUILD)/stats_workload: c_tests/stats_workload.c $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/stats_workload.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
+
+$(BUILD)/test_decay: c_tests/test_decay.c c_tests/harness.h $(HEADER) lib | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_decay.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
 
 $(BUILD)/test_oom: c_tests/test_oom.c c_tests/harness.h $(HEADER) lib | $(BUILD)
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ c_tests/test_oom.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -lpthread
@@ -222,6 +229,15 @@ test-c: $(C_TESTS)
 	LD_PRELOAD=$(abspath $(LIB_MALLOC)) timeout 300 $(BUILD)/test_fork_malloc
 	$(BUILD)/test_oom
 	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_oom
+	@echo "--- memory that comes back by itself; statistics as JSON"
+	$(BUILD)/test_decay
+	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_decay
+	$(BUILD)/stats_workload | python3 c_tests/check_stats_json.py
+	rm -f $(BUILD)/interval.jsonl
+	ZMQPOOL_STATS_INTERVAL_MS=50 ZMQPOOL_STATS_FILE=$(BUILD)/interval.jsonl $(BUILD)/test_decay --idle 500
+	python3 c_tests/check_stats_json.py --lines $(BUILD)/interval.jsonl 5
+	ZMQPOOL_STATS_INTERVAL_MS=50 $(BUILD)/test_decay --idle 300 2>$(BUILD)/interval-stderr.jsonl
+	python3 c_tests/check_stats_json.py --lines $(BUILD)/interval-stderr.jsonl 3
 	$(BUILD)/test_passthrough
 	$(BUILD)/test_passthrough_432
 	$(BUILD)/test_ctor_ref
@@ -241,6 +257,8 @@ test-c: $(C_TESTS)
 	@# The statistics printed at exit: every pooled block came back.
 	grep -E '^  pooled +[1-9]' $(BUILD)/sockets-stats.txt
 	grep -E '^  bytes in use +0$$' $(BUILD)/sockets-stats.txt
+	ZMQPOOL_SHOW_STATS=json $(PRELOAD) $(BUILD)/test_sockets_ref 2>$(BUILD)/sockets-stats.json
+	python3 c_tests/check_stats_json.py --exit-object $(BUILD)/sockets-stats.json
 	$(BUILD)/test_soak_ref
 	$(EXPECT) $(BUILD)/test_soak_linked
 	$(PRELOAD) $(BUILD)/test_soak_ref

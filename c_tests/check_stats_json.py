@@ -1,9 +1,58 @@
 #!/usr/bin/env python3
-"""Checks the JSON statistics of c_tests/stats_workload.c: the object parses,
-every total is the sum of its parts, and the numbers are those of the known
-workload. Reads the object from stdin; exits non-zero on any mismatch."""
+"""Checks zmqpool's JSON statistics; exits non-zero on any mismatch.
+
+  check_stats_json.py < OBJECT        c_tests/stats_workload.c's object: it
+                                      parses, every total is the sum of its
+                                      parts, the numbers are the workload's
+  check_stats_json.py --lines F N     an interval file: N objects or more
+  check_stats_json.py --exit-object F the object printed at exit"""
 import json
 import sys
+
+
+
+def check_lines(path, minimum):
+    """ZMQPOOL_STATS_INTERVAL_MS output: one object per line, at least
+    `minimum` of them, counters that never go back."""
+    with open(path) as f:
+        objects = [json.loads(line) for line in f if line.strip()]
+    problems = []
+    if len(objects) < minimum:
+        problems.append(f"{len(objects)} objects, expected at least {minimum}")
+    for before, after in zip(objects, objects[1:]):
+        for key in ("allocations", "frees"):
+            if after["totals"][key] < before["totals"][key]:
+                problems.append(f"totals.{key} went back")
+    if problems:
+        print(f"check_stats_json {path}: " + "; ".join(problems))
+        sys.exit(1)
+    print(f"check_stats_json {path}: {len(objects)} objects, counters monotonic")
+    sys.exit(0)
+
+
+def check_exit_object(path):
+    """ZMQPOOL_SHOW_STATS=json at exit of a preloaded socket test: the last
+    line is the object; messages were pooled and every block came back."""
+    with open(path) as f:
+        stats = json.loads([line for line in f if line.strip()][-1])
+    problems = []
+    if stats["messages"]["pooled"] <= 0:
+        problems.append("no pooled messages")
+    if stats["totals"]["bytes_in_use"] != 0:
+        problems.append(f"bytes_in_use {stats['totals']['bytes_in_use']}")
+    if not stats["libzmq"] or not stats["libzmq"].startswith("4."):
+        problems.append(f"libzmq version {stats['libzmq']!r}")
+    if problems:
+        print(f"check_stats_json {path}: " + "; ".join(problems))
+        sys.exit(1)
+    print(f"check_stats_json {path}: {stats['messages']['pooled']} pooled, all returned, libzmq {stats['libzmq']}")
+    sys.exit(0)
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--lines":
+    check_lines(sys.argv[2], int(sys.argv[3]))
+if len(sys.argv) == 3 and sys.argv[1] == "--exit-object":
+    check_exit_object(sys.argv[2])
 
 stats = json.loads(sys.stdin.read())
 totals, classes, upstream = stats["totals"], stats["classes"], stats["upstream"]
@@ -49,6 +98,14 @@ check("upstream allocations", upstream["allocations"], 10)
 check("upstream frees", upstream["frees"], 10)
 check("upstream bytes in use", upstream["bytes_in_use"], 0)
 check("threads", totals["threads"], 1)
+# Peaks are sampled at misses and snapshots: the 5000-byte class peaked
+# with 500 blocks in use, and was sampled at the 500th miss (499 counted).
+mid = holding(5000)
+if not 499 * mid["size"] <= mid["peak_in_use_bytes"] <= 500 * mid["size"]:
+    failures.append(f"5000-byte class peak {mid['peak_in_use_bytes']}")
+check("20000-byte class peak", big["peak_in_use_bytes"], 7 * big["size"])
+check("decay off", stats["settings"]["decay_ms"], 0)
+check("nothing decayed", stats["decay"]["released_blocks"], 0)
 for key in ("zmqpool", "backend", "settings", "caps", "decay", "passed_through", "program", "pid"):
     if key not in stats:
         failures.append(f"missing {key}")

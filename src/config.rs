@@ -224,8 +224,15 @@ impl Settings {
                 }
             }
         }
-        let variables: [(&CStr, &[u8], &'static str); 5] = [
+        let variables: [(&CStr, &[u8], &'static str); 8] = [
             (c"ZMQPOOL_BACKEND", b"backend", "ZMQPOOL_BACKEND"),
+            (c"ZMQPOOL_DECAY_MS", b"decay_ms", "ZMQPOOL_DECAY_MS"),
+            (
+                c"ZMQPOOL_STATS_INTERVAL_MS",
+                b"stats_interval_ms",
+                "ZMQPOOL_STATS_INTERVAL_MS",
+            ),
+            (c"ZMQPOOL_STATS_FILE", b"stats_file", "ZMQPOOL_STATS_FILE"),
             (
                 c"ZMQPOOL_MAX_CACHED_BYTES",
                 b"max_cached",

@@ -17,7 +17,8 @@
 //! OS (`mi_collect`: mimalloc v3 also returns pages of threads that went
 //! idle, see Cargo.toml). In `libzmqpool.so` (not the malloc variant) it also
 //! asks glibc to give back free memory in the middle of its heaps
-//! (`malloc_trim(0)`) once the process has been quiet for the decay time:
+//! (`malloc_trim(0)`) once a burst is over (the process quiet, or libzmq's
+//! message rate below a quarter of its peak, for the decay time):
 //! libzmq's own buffers (the tcp receive path) live there, and glibc only
 //! returns the top of a heap by itself.
 //!
@@ -72,14 +73,17 @@ pub fn decay_ms() -> Option<u64> {
 /// Sets the decay time (None: never; Some(0): at once), starting the
 /// helper if needed.
 pub fn set_decay_ms(ms: Option<u64>) {
-    DECAY_MS.store(ms.unwrap_or(NEVER), Ordering::Relaxed);
-    ensure_started();
+    // SeqCst store, then SeqCst load of the state (in start_if_stopped):
+    // with the helper's store of STOPPED followed by its load of the
+    // settings, one of the two sides sees the other (see helper).
+    DECAY_MS.store(ms.unwrap_or(NEVER), Ordering::SeqCst);
+    start_if_stopped();
 }
 
 /// Sets the statistics interval (0: off).
 pub fn set_stats_interval_ms(ms: u64) {
-    STATS_INTERVAL_MS.store(ms, Ordering::Relaxed);
-    ensure_started();
+    STATS_INTERVAL_MS.store(ms, Ordering::SeqCst);
+    start_if_stopped();
 }
 
 /// The statistics interval (0: off).
@@ -111,9 +115,21 @@ pub(crate) fn ensure_started() {
     }
 }
 
+/// For the setters: as ensure_started, with the state read SeqCst.
+fn start_if_stopped() {
+    if STATE.load(Ordering::SeqCst) == STOPPED {
+        start();
+    }
+}
+
+/// Whether a setting wants the helper (SeqCst loads: see helper).
+fn wanted() -> bool {
+    DECAY_MS.load(Ordering::SeqCst) != NEVER || STATS_INTERVAL_MS.load(Ordering::SeqCst) > 0
+}
+
 #[cold]
 fn start() {
-    if decay_ms().is_none() && stats_interval_ms() == 0 {
+    if !wanted() {
         return;
     }
     if cfg!(miri) {
@@ -151,9 +167,18 @@ fn start() {
     }
 }
 
-/// The tick length for a decay time: a quarter of it, 10 to 250 ms.
-fn tick_ms(decay: u64) -> u64 {
-    (decay / 4).clamp(10, 250)
+/// The tick length: a quarter of the decay time, 10 to 250 ms, and no
+/// longer than the statistics interval (at least 10 ms).
+fn tick_length(decay: Option<u64>, interval: u64) -> u64 {
+    let tick = match decay {
+        Some(ms) => (ms / 4).clamp(10, 250),
+        None => 250,
+    };
+    if interval > 0 {
+        tick.min(interval.max(10))
+    } else {
+        tick
+    }
 }
 
 extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
@@ -165,16 +190,29 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
     let mut work = Work::default();
     let mut since_stats = 0u64;
     loop {
-        let decay = decay_ms();
-        let interval = stats_interval_ms();
-        let tick = match decay {
-            Some(ms) => tick_ms(ms),
-            None if interval > 0 => interval.min(250),
-            None => 250,
-        };
+        if !wanted() {
+            // Nothing to do: the thread ends (a setter starts a new one).
+            // The settings are read again after STOPPED is stored, all
+            // SeqCst: a setter that stored its setting and then saw
+            // RUNNING (and so started nothing) is seen here, and this
+            // thread carries on; otherwise the setter sees STOPPED.
+            STATE.store(STOPPED, Ordering::SeqCst);
+            if wanted()
+                && STATE
+                    .compare_exchange(STOPPED, RUNNING, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            {
+                continue;
+            }
+            return core::ptr::null_mut();
+        }
+        let tick = tick_length(decay_ms(), stats_interval_ms());
         sleep_ms(tick);
         TICK.fetch_add(1, Ordering::Relaxed);
-        if let Some(ms) = decay {
+        // Read again after the sleep: a setting changed meanwhile (decay
+        // turned off, say) applies from this tick on.
+        let interval = stats_interval_ms();
+        if let Some(ms) = decay_ms() {
             work.tick(ms.div_ceil(tick));
         }
         stats::totals(); // samples the per-class peaks
@@ -209,6 +247,10 @@ struct Work {
     /// since glibc was last asked to trim.
     trim_due: bool,
     libzmq_messages: u64,
+    /// The most libzmq messages seen in one tick since the last trim, and
+    /// for how many ticks the rate has stayed below a quarter of it.
+    peak_rate: u64,
+    low_ticks: u64,
 }
 
 impl Work {
@@ -239,9 +281,16 @@ impl Work {
             self.process_ops = ops;
         }
         let libzmq = stats::libzmq_messages();
-        if libzmq != self.libzmq_messages {
+        let rate = libzmq.wrapping_sub(self.libzmq_messages);
+        if rate != 0 {
             self.libzmq_messages = libzmq;
             self.trim_due = true;
+        }
+        self.peak_rate = self.peak_rate.max(rate);
+        if rate.saturating_mul(4) <= self.peak_rate {
+            self.low_ticks += 1;
+        } else {
+            self.low_ticks = 0;
         }
         if blocks > 0 {
             RELEASES.fetch_add(1, Ordering::Relaxed);
@@ -251,8 +300,15 @@ impl Work {
             // SAFETY: no preconditions: returns free pages to the OS.
             unsafe { upstream::mi_collect(true) };
         }
-        if self.trim_due && self.quiet_ticks >= ticks {
+        // glibc is trimmed once a burst is over: when the process has gone
+        // quiet, or when libzmq's message rate has stayed below a quarter
+        // of its peak for the decay time (a burst followed by a trickle).
+        // A steady load, fast or slow, is never trimmed again: its rate
+        // does not fall.
+        if self.trim_due && (self.quiet_ticks >= ticks || self.low_ticks >= ticks) {
             self.trim_due = false;
+            self.peak_rate = rate;
+            self.low_ticks = 0;
             // SAFETY: no preconditions.
             unsafe { upstream::mi_collect(true) };
             if !cfg!(feature = "malloc-override") {

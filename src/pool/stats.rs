@@ -295,10 +295,29 @@ pub fn in_use_bytes(class: usize, per: &ClassTotals) -> u64 {
     }
 }
 
-/// The highest in-use bytes seen per class (sampled: at every snapshot and
-/// at every tick of the decay thread; an exact peak would cost an atomic
-/// maximum per allocation).
+/// The highest in-use bytes seen per class, sampled at every cache miss
+/// of the class (in-use bytes grow past what the thread lists hold only
+/// through misses), every snapshot and every tick of the decay thread: a
+/// peak is missed by at most what the lists held at the time. An exact
+/// peak would cost an atomic maximum per allocation.
 static PEAKS: [AtomicU64; COUNT] = [const { AtomicU64::new(0) }; COUNT];
+
+/// Samples the in-use bytes of one class (on a cache miss: a slow path,
+/// one pass over the records).
+#[cold]
+pub fn note_class_peak(class: SizeClass) {
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let mut per = ClassTotals::default();
+    for counters in super::record::records()
+        .map(|record| &record.counters)
+        .chain(core::iter::once(&UNOWNED))
+    {
+        per.allocations = per.allocations.wrapping_add(load(&counters.class_allocations[class.0]));
+        per.frees = per.frees.wrapping_add(load(&counters.class_frees[class.0]));
+    }
+    // Relaxed: a statistic.
+    PEAKS[class.0].fetch_max(in_use_bytes(class.0, &per), Ordering::Relaxed);
+}
 
 fn note_peaks(totals: &Totals) {
     for (class, per) in totals.classes.iter().enumerate() {

@@ -235,6 +235,7 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
     let (head, taken) = depot::take(class);
     if head.is_null() {
         bump(&record.counters.class_misses[class.0], 1);
+        stats::note_class_peak(class);
         return upstream_alloc(class.size(), false);
     }
     lists[class.0] = head;
