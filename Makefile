@@ -231,7 +231,11 @@ test-c: $(C_TESTS)
 	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_oom
 	@echo "--- memory that comes back by itself; statistics as JSON"
 	$(BUILD)/test_decay
+	@# Linked with libzmqpool.so and preloaded with the malloc variant: two
+	@# copies of zmqpool; the preloaded one serves, the other stays idle.
 	LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_decay
+	$(PRELOAD_M) $(BUILD)/test_send_linked
+	ZMQPOOL_VERBOSE=1 LD_PRELOAD=$(abspath $(LIB_MALLOC)) $(BUILD)/test_decay --print-decay 2>&1 | grep -q "another copy of zmqpool .*libzmqpool-malloc.so"
 	$(BUILD)/stats_workload | python3 c_tests/check_stats_json.py
 	rm -f $(BUILD)/interval.jsonl
 	ZMQPOOL_STATS_INTERVAL_MS=50 ZMQPOOL_STATS_FILE=$(BUILD)/interval.jsonl $(BUILD)/test_decay --idle 500

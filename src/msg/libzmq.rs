@@ -343,6 +343,14 @@ pub fn report(detection: &Detection) {
             "zmqpool: no libzmq loaded yet; looked for again when a message needs it"
         )),
         Detection::Compatible => {
+            if let Some(other) = served_by_other_zmqpool() {
+                say(format_args!(
+                    "zmqpool: another copy of zmqpool ({}) serves this process's zmq_msg_* and \
+                     zmq_send; this copy stays idle",
+                    other.to_str().unwrap_or("?")
+                ));
+                return;
+            }
             let interposed = binds_to_us(c"zmq_msg_init_size") && binds_to_us(c"zmq_send");
             for copy in copies() {
                 let (major, minor, patch) = version(copy);
@@ -627,7 +635,7 @@ fn resolve_in(handle: *mut c_void, found_in: Name, range: (usize, usize)) -> Opt
         // SAFETY: `handle` is RTLD_NEXT or a live dlopen handle; `name` is
         // NUL-terminated.
         let symbol = unsafe { libc::dlsym(handle, name.as_ptr()) };
-        (!symbol.is_null() && !is_ours(symbol)).then_some(symbol)
+        (!symbol.is_null() && !is_zmqpool(symbol)).then_some(symbol)
     };
     macro_rules! function {
         ($name:literal, $ty:ty) => {
@@ -669,6 +677,57 @@ fn binds_to_us(name: &CStr) -> bool {
     // SAFETY: RTLD_DEFAULT and a NUL-terminated name.
     let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     !symbol.is_null() && is_ours(symbol)
+}
+
+/// True if `symbol` lies in this zmqpool or in another copy of zmqpool (a
+/// program linked with libzmqpool.so and run with libzmqpool-malloc.so
+/// preloaded has two): neither is libzmq, whatever it exports.
+fn is_zmqpool(symbol: *mut c_void) -> bool {
+    is_ours(symbol) || other_zmqpool(symbol).is_some()
+}
+
+/// The path of the object holding `symbol` if that object is a copy of
+/// zmqpool other than this one (it defines `zmqpool_version` itself).
+fn other_zmqpool(symbol: *mut c_void) -> Option<&'static CStr> {
+    let object = dl_object(symbol)?;
+    if object.dli_fname.is_null() || is_ours(symbol) {
+        return None;
+    }
+    // SAFETY: dladdr's file name is NUL-terminated and lives as long as the
+    // object, which stays loaded (-z nodelete for zmqpool's copies; a
+    // libzmq found is never closed); RTLD_NOLOAD never loads anything.
+    let handle = unsafe { libc::dlopen(object.dli_fname, libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+    if handle.is_null() {
+        return None;
+    }
+    // SAFETY: a live handle and a NUL-terminated name.
+    let version = unsafe { libc::dlsym(handle, c"zmqpool_version".as_ptr()) };
+    let same = !version.is_null()
+        && dl_object(version).is_some_and(|v| v.dli_fbase == object.dli_fbase);
+    // SAFETY: the handle from the successful dlopen above, closed once.
+    unsafe { libc::dlclose(handle) };
+    // SAFETY: as above: the name lives as long as the loaded object.
+    same.then(|| unsafe { CStr::from_ptr(object.dli_fname) })
+}
+
+/// dladdr's answer for `address`.
+fn dl_object(address: *const c_void) -> Option<libc::Dl_info> {
+    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only writes `info`; it accepts any address.
+    let found = unsafe { libc::dladdr(address, info.as_mut_ptr()) };
+    // SAFETY: zero-initialised and possibly filled by dladdr; both are valid.
+    (found != 0).then(|| unsafe { info.assume_init() })
+}
+
+/// The other zmqpool the process's `zmq_msg_init_size` binds to, if any
+/// (then this copy is idle: every message call goes to that one).
+pub fn served_by_other_zmqpool() -> Option<&'static CStr> {
+    // SAFETY: RTLD_DEFAULT and a NUL-terminated name.
+    let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"zmq_msg_init_size".as_ptr()) };
+    if symbol.is_null() {
+        return None;
+    }
+    other_zmqpool(symbol)
 }
 
 /// True if `symbol` lies in the object that contains zmqpool's own code, so
