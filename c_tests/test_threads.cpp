@@ -7,9 +7,12 @@
 //   last ordinary call: every close is counted;
 // - fork() while other threads hold caches: the child's statistics read no
 //   freed memory, even after the child's own threads reuse the parent's
-//   thread stacks, and the child pools normally.
+//   thread stacks, and the child pools normally;
+// - fork() while another thread reclaims this one's lists (zmqpool_trim,
+//   the decay thread): no child is left waiting for it.
 // Links zmqpool (its counters are read directly) and libzmq.
 #include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -83,13 +86,36 @@ static void run_threads (int count, void *(*body) (void *))
     }
 }
 
+// Threads alive at the same time (so each has its own stack and thread
+// pointer: a record a dead thread failed to give back is not silently
+// reused by the next one), ending together.
+static pthread_barrier_t together;
+
+static void *set_the_key_wait_and_exit (void *)
+{
+    pthread_setspecific (late_key, reinterpret_cast<void *> (1));
+    pthread_barrier_wait (&together);
+    return nullptr;
+}
+
 static void a_first_call_in_a_key_destructor_still_hands_the_cache_back ()
 {
+    const int batch = 50;
     CHECK_EQ_INT (pthread_key_create (&late_key, first_call_in_a_key_destructor), 0);
+    CHECK_EQ_INT (pthread_barrier_init (&together, nullptr, batch), 0);
     run_threads (20, set_the_key_and_exit); // warm up: depot and records
     zmqpool_stats_t before = stats ();
     long rss_before = resident_kib ();
-    run_threads (1000, set_the_key_and_exit);
+    for (int round = 0; round < 1000 / batch; round++) {
+        pthread_t threads[batch];
+        for (auto &thread : threads)
+            CHECK_EQ_INT (pthread_create (&thread, nullptr, set_the_key_wait_and_exit, nullptr), 0);
+        for (auto &thread : threads)
+            CHECK_EQ_INT (pthread_join (thread, nullptr), 0);
+        // Every thread of the batch gave its record back.
+        CHECK_EQ_INT (stats ().threads, before.threads);
+    }
+    pthread_barrier_destroy (&together);
     zmqpool_stats_t after = stats ();
     long grown = resident_kib () - rss_before;
     printf ("  1000 threads: RSS %+ld KiB, %llu cached, %llu thread records live\n",
@@ -201,6 +227,59 @@ static void a_forked_child_reads_only_its_own_threads ()
     CHECK_EQ_INT (WEXITSTATUS (status), 0);
 }
 
+static volatile int stop_trimming;
+
+static void *trim_until_stopped (void *)
+{
+    while (!stop_trimming)
+        zmqpool_trim ();
+    return nullptr;
+}
+
+static void small_churn ()
+{
+    zmq_msg_t msgs[32];
+    for (int i = 0; i < 32; i++)
+        if (zmq_msg_init_size (&msgs[i], 100 + 50 * i) != 0)
+            abort ();
+    for (auto &msg : msgs)
+        zmq_msg_close (&msg);
+}
+
+// Another thread takes this thread's lists (zmqpool_trim; the decay thread
+// does the same) while this one forks: the child must never inherit a
+// half-done reclaim (it waited forever for it: 71 of 3000 children hung).
+static void a_fork_while_another_thread_reclaims_leaves_the_child_working ()
+{
+    pthread_t trimmer;
+    int hung = 0, failed = 0;
+    zmqpool_set_decay_ms (-1); // the decay thread reclaims too, at once
+    stop_trimming = 0;
+    CHECK_EQ_INT (pthread_create (&trimmer, nullptr, trim_until_stopped, nullptr), 0);
+    for (int i = 0; i < 1000; i++) {
+        small_churn ();
+        pid_t pid = fork ();
+        if (pid == 0) {
+            alarm (10);
+            for (int k = 0; k < 20; k++)
+                small_churn ();
+            _exit (0);
+        }
+        int status = 0;
+        waitpid (pid, &status, 0);
+        if (WIFSIGNALED (status) && WTERMSIG (status) == SIGALRM)
+            hung++;
+        else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+            failed++;
+    }
+    stop_trimming = 1;
+    pthread_join (trimmer, nullptr);
+    zmqpool_set_decay_ms (1000);
+    printf ("  1000 forks: %d children hung, %d failed\n", hung, failed);
+    CHECK_EQ_INT (hung, 0);
+    CHECK_EQ_INT (failed, 0);
+}
+
 int main ()
 {
     RUN (closes_in_thread_local_destructors_are_counted);
@@ -209,5 +288,9 @@ int main ()
         SKIP (a_forked_child_reads_only_its_own_threads, "ZMQPOOL_TEST_NO_FORK");
     else
         RUN (a_forked_child_reads_only_its_own_threads);
+    if (getenv ("ZMQPOOL_TEST_NO_FORK"))
+        SKIP (a_fork_while_another_thread_reclaims_leaves_the_child_working, "ZMQPOOL_TEST_NO_FORK");
+    else
+        RUN (a_fork_while_another_thread_reclaims_leaves_the_child_working);
     return harness_finish ("test_threads");
 }

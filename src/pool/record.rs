@@ -200,6 +200,14 @@ impl ThreadRecord {
     /// inside a cache operation: runs `body` with them and returns true, or
     /// returns false at once (also where membarrier is unavailable).
     pub(crate) fn reclaim(&self, body: impl FnOnce(&mut Lists)) -> bool {
+        // One reclaim at a time, and none across a fork(): the fork
+        // handlers take this lock first, so a child never inherits a
+        // record with `steal` set (its owner would wait forever) or lists
+        // half handed over.
+        RECLAIM.with(|_| self.reclaim_locked(body))
+    }
+
+    fn reclaim_locked(&self, body: impl FnOnce(&mut Lists)) -> bool {
         // Acquire on success: the lists as the last holder left them.
         let claim = || {
             self.steal
@@ -226,6 +234,24 @@ impl ThreadRecord {
         }
         won
     }
+}
+
+/// Held by every reclaim (see [`ThreadRecord::reclaim`]).
+static RECLAIM: super::lock::RawLock<()> = super::lock::RawLock::new(());
+
+/// Takes the reclaim lock before a fork (after it: [`unlock_reclaim`]).
+pub(super) fn lock_reclaim() {
+    RECLAIM.lock();
+}
+
+/// Releases the reclaim lock after a fork, in parent and child.
+///
+/// # Safety
+/// [`lock_reclaim`] was called by this thread (or, in a forked child, by
+/// the parent's forking thread) and not undone yet.
+pub(super) unsafe fn unlock_reclaim() {
+    // SAFETY: by the contract.
+    unsafe { RECLAIM.unlock() };
 }
 
 /// Every record, for statistics and reclaiming.
