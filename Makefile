@@ -72,6 +72,7 @@ check-header:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets --no-default-features -- -D warnings
 	$(CARGO) clippy --locked --lib --features malloc-override --target-dir $(MALLOC_TARGET) -- -D warnings
 
 test-rust:

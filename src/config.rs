@@ -173,9 +173,17 @@ fn parse_backend(text: &[u8]) -> Option<Backend> {
 impl Settings {
     /// Applies one `key=value` (from ZMQPOOL_CONF, or a variable's value
     /// under its key); `name` is what a report calls it.
-    fn set(&mut self, key: &[u8], value: &'static [u8], name: &'static str, problems: &mut Problems) {
+    fn set(
+        &mut self,
+        key: &[u8],
+        value: &'static [u8],
+        name: &'static str,
+        problems: &mut Problems,
+    ) {
         let ok = match key {
-            b"decay_ms" => parse_decay(value).map(|d| self.decay_ms = Some(d)).is_some(),
+            b"decay_ms" => parse_decay(value)
+                .map(|d| self.decay_ms = Some(d))
+                .is_some(),
             b"stats_interval_ms" => parse_count(value)
                 .map(|ms| self.stats_interval_ms = Some(ms))
                 .is_some(),
@@ -356,6 +364,9 @@ extern "C" fn on_load() {
         pool::decay::set_stats_interval_ms(interval);
     }
     pool::configure_upstream();
+    // The libzmq search and layout check matter to the C exports only; a
+    // Rust program without them looks libzmq up lazily, if ever.
+    #[cfg(feature = "capi")]
     let detection = crate::msg::libzmq::detect_at_load();
     if settings.verbose {
         to_stderr(format_args!(
@@ -369,6 +380,7 @@ extern "C" fn on_load() {
             pool::thread_cache::max_thread_cached_bytes(),
             DecayText(pool::decay::decay_ms()),
         ));
+        #[cfg(feature = "capi")]
         crate::msg::libzmq::report(&detection);
         for problem in problems.list.iter().flatten() {
             to_stderr(format_args!(

@@ -15,6 +15,10 @@
 //! calls it exactly once, on any thread; zmqpool's own functions only
 //! touch pool memory, so libzmq may run them too.
 
+// Without the C exports (feature `capi` off) some operations have no
+// caller: they exist for zmq_msg_*.
+#![cfg_attr(not(feature = "capi"), allow(dead_code))]
+
 use core::ffi::c_void;
 use core::sync::atomic::AtomicU32;
 

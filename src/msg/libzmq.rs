@@ -39,6 +39,10 @@
 //! reasons are static strings, and the search walks the loaded objects in
 //! fixed-size chunks, so finding libzmq cannot abort under memory pressure.
 
+// Without the C exports (feature `capi` off) some operations have no
+// caller: they exist for zmq_msg_*.
+#![cfg_attr(not(feature = "capi"), allow(dead_code))]
+
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -702,8 +706,8 @@ fn other_zmqpool(symbol: *mut c_void) -> Option<&'static CStr> {
     }
     // SAFETY: a live handle and a NUL-terminated name.
     let version = unsafe { libc::dlsym(handle, c"zmqpool_version".as_ptr()) };
-    let same = !version.is_null()
-        && dl_object(version).is_some_and(|v| v.dli_fbase == object.dli_fbase);
+    let same =
+        !version.is_null() && dl_object(version).is_some_and(|v| v.dli_fbase == object.dli_fbase);
     // SAFETY: the handle from the successful dlopen above, closed once.
     unsafe { libc::dlclose(handle) };
     // SAFETY: as above: the name lives as long as the loaded object.

@@ -39,7 +39,9 @@ impl Message {
     pub fn with_size(size: usize) -> Result<Message> {
         let mut message = Message::new();
         super::init_size(message.raw.get_mut(), size)?;
-        message.as_mut_slice().fill(0);
+        if let Some(body) = message.as_mut_slice() {
+            body.fill(0);
+        }
         Ok(message)
     }
 
@@ -86,17 +88,25 @@ impl Message {
         unsafe { core::slice::from_raw_parts(data, len) }
     }
 
-    /// The body, writable. Writing to a shared body changes every copy, as in
-    /// libzmq.
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+    /// The body, writable, when this message alone holds it: None while a
+    /// clone shares it (another thread may be reading it) and for constant
+    /// bodies (`zmq_msg_init_data` without a free function, adopted with
+    /// [`Message::from_raw`]: the memory may be read-only). For a private
+    /// copy, `Message::from_slice(message.as_slice())`.
+    pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
+        if !super::is_exclusive(self.raw()) {
+            return None;
+        }
         let len = self.len();
         // SAFETY: `raw` is a live message; data() only reads it.
         let data = unsafe { super::data(self.raw.get()) } as *mut u8;
         if len == 0 || data.is_null() {
-            return &mut [];
+            return Some(&mut []);
         }
-        // SAFETY: as in as_slice; `&mut self` makes the borrow exclusive.
-        unsafe { core::slice::from_raw_parts_mut(data, len) }
+        // SAFETY: as in as_slice; `&mut self` and is_exclusive (no other
+        // message holds the body, and it is not constant memory) make the
+        // borrow exclusive.
+        Some(unsafe { core::slice::from_raw_parts_mut(data, len) })
     }
 
     fn raw(&self) -> &Msg {

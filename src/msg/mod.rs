@@ -30,6 +30,10 @@
 //! lmsg content and long groups are C `malloc` memory: libzmq frees them
 //! with `free()`, and so do we. zmqpool never *creates* lmsg messages.
 
+// Without the C exports (feature `capi` off) some operations have no
+// caller: they exist for zmq_msg_*.
+#![cfg_attr(not(feature = "capi"), allow(dead_code))]
+
 pub(crate) mod body;
 pub mod layout;
 pub(crate) mod libzmq;
@@ -159,6 +163,22 @@ pub(crate) fn check(msg: &Msg) -> Result<()> {
 
 fn has_content(kind: Kind) -> bool {
     matches!(kind, Kind::Lmsg | Kind::Zclmsg)
+}
+
+/// True when `msg` alone may write its body: not constant caller memory
+/// (a cmsg, possibly read-only), and not shared, or shared but every other
+/// holder is gone (their reads happen before the caller's writes: the
+/// count is read with Acquire).
+pub(crate) fn is_exclusive(msg: &Msg) -> bool {
+    match kind(msg) {
+        Ok(Kind::Vsm) => true,
+        Ok(Kind::Lmsg | Kind::Zclmsg) => {
+            msg.flags & flags::SHARED == 0
+                // SAFETY: an lmsg/zclmsg has a live content block (M2).
+                || refcount::only(unsafe { &(*msg.content()).refcnt }, 1)
+        }
+        _ => false,
+    }
 }
 
 /// Drops one reference to a content block; true when it was the last one.

@@ -333,13 +333,38 @@ fn a_zclmsg_closed_on_another_thread_returns_its_block() {
 fn safe_message_clones_share_and_drop_cleanly() {
     let mut original = Message::with_size(100).unwrap();
     assert!(original.as_slice().iter().all(|&b| b == 0));
-    original.as_mut_slice()[99] = 42;
-    let clone = original.clone();
+    original.as_mut_slice().unwrap()[99] = 42;
+    let mut clone = original.clone();
     assert!(original.is_shared() && clone.is_shared());
     assert_eq!(clone.as_slice()[99], 42);
     assert_eq!(clone.as_slice().as_ptr(), original.as_slice().as_ptr());
+    // Shared: neither side may write (the other may be reading).
+    assert!(original.as_mut_slice().is_none());
+    assert!(clone.as_mut_slice().is_none());
     drop(original);
     assert_eq!(clone.len(), 100);
+    // The other holder is gone: writable again.
+    clone.as_mut_slice().unwrap()[0] = 7;
+    assert_eq!(clone.as_slice()[0], 7);
+}
+
+#[test]
+fn a_constant_body_is_never_writable() {
+    static TEXT: [u8; 64] = [b'x'; 64];
+    let mut msg = crate::msg::EMPTY;
+    // TEXT lives forever; no free function: a constant message.
+    crate::msg::init_data(
+        &mut msg,
+        TEXT.as_ptr() as *mut _,
+        TEXT.len(),
+        None,
+        core::ptr::null_mut(),
+    )
+    .unwrap();
+    // SAFETY: msg was just initialised; the Message owns it from here.
+    let mut message = unsafe { Message::from_raw(msg) };
+    assert_eq!(message.as_slice(), &TEXT[..]);
+    assert!(message.as_mut_slice().is_none());
 }
 
 #[test]

@@ -347,12 +347,17 @@ fn decay_record(record: &record::ThreadRecord, ticks: u32) -> (u64, u64, u64) {
     let (mut blocks, mut bytes) = (0u64, 0u64);
     if any {
         record.reclaim(|lists| {
-            thread_cache::take_lists(record, lists, |class| due[class], |class, head, len| {
-                blocks += len as u64;
-                bytes += (len * thread_cache::BLOCK_BYTES[class.0]) as u64;
-                // SAFETY: a chain taken from the lists, now ours.
-                unsafe { depot::release_chain(head) };
-            });
+            thread_cache::take_lists(
+                record,
+                lists,
+                |class| due[class],
+                |class, head, len| {
+                    blocks += len as u64;
+                    bytes += (len * thread_cache::BLOCK_BYTES[class.0]) as u64;
+                    // SAFETY: a chain taken from the lists, now ours.
+                    unsafe { depot::release_chain(head) };
+                },
+            );
         });
     }
     (blocks, bytes, ops_total)

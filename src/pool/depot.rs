@@ -197,7 +197,10 @@ pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
 /// Returns upstream every batch that entered the depot at or before tick
 /// `before` (the decay thread), with `release` doing the returning; the
 /// number of blocks and bytes released.
-pub(super) fn release_older(before: u64, mut release: impl FnMut(SizeClass, *mut FreeBlock)) -> (u64, u64) {
+pub(super) fn release_older(
+    before: u64,
+    mut release: impl FnMut(SizeClass, *mut FreeBlock),
+) -> (u64, u64) {
     let (mut blocks, mut total) = (0u64, 0u64);
     for index in 0..COUNT {
         let class = SizeClass(index);

@@ -268,6 +268,10 @@ fn header_of(ptr: *mut u8) -> *mut Header {
 /// `size == 0` gives a unique pointer.
 #[inline]
 pub fn alloc(size: usize) -> *mut u8 {
+    #[cfg(test)]
+    if test_faults::fail_now() {
+        return core::ptr::null_mut();
+    }
     thread_cache::alloc(size)
 }
 
@@ -275,7 +279,34 @@ pub fn alloc(size: usize) -> *mut u8 {
 /// thread's cache for both).
 #[inline]
 pub(crate) fn alloc_counted(size: usize, event: stats::Event) -> *mut u8 {
+    #[cfg(test)]
+    if test_faults::fail_now() {
+        return core::ptr::null_mut();
+    }
     thread_cache::alloc_counted(size, event)
+}
+
+/// Unit tests only: the calling thread's next allocations fail (ENOMEM).
+#[cfg(test)]
+pub(crate) mod test_faults {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FAILING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Makes every allocation of this thread fail until `failing(false)`.
+    pub(crate) fn failing(on: bool) {
+        FAILING.with(|f| f.set(on));
+    }
+
+    pub(super) fn fail_now() -> bool {
+        let fail = FAILING.with(|f| f.get());
+        if fail {
+            crate::msg::set_errno(libc::ENOMEM);
+        }
+        fail
+    }
 }
 
 /// Counts a message-layer event on the calling thread.

@@ -53,7 +53,11 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
         thread_cache::max_thread_cached_bytes()
     )?;
     write_decay(out, decay)?;
-    write!(out, ",\"stats_interval_ms\":{}}},", decay::stats_interval_ms())?;
+    write!(
+        out,
+        ",\"stats_interval_ms\":{}}},",
+        decay::stats_interval_ms()
+    )?;
     write!(
         out,
         "\"totals\":{{\"allocations\":{},\"frees\":{},\"foreign_frees\":{},\"cache_hits\":{},\
@@ -188,7 +192,11 @@ impl<'a> BufferWriter<'a> {
 
 impl Write for BufferWriter<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        let room = self.buffer.len().saturating_sub(1).saturating_sub(self.written);
+        let room = self
+            .buffer
+            .len()
+            .saturating_sub(1)
+            .saturating_sub(self.written);
         let take = text.len().min(room);
         self.buffer[self.written..self.written + take].copy_from_slice(&text.as_bytes()[..take]);
         self.written += take;
@@ -218,7 +226,11 @@ impl FdWriter {
         while at < self.len {
             // SAFETY: writes initialised bytes of our own buffer.
             let done = unsafe {
-                libc::write(self.fd, self.buffer[at..].as_ptr() as *const libc::c_void, self.len - at)
+                libc::write(
+                    self.fd,
+                    self.buffer[at..].as_ptr() as *const libc::c_void,
+                    self.len - at,
+                )
             };
             if done <= 0 {
                 break; // a closed or failing descriptor: give up quietly

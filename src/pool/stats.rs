@@ -96,12 +96,18 @@ impl Counters {
             let per = &mut totals.classes[class];
             // Wrapping: a thread may free more of a class than it
             // allocated; the sum over all threads is what is meaningful.
-            per.allocations = per.allocations.wrapping_add(load(&self.class_allocations[class]));
+            per.allocations = per
+                .allocations
+                .wrapping_add(load(&self.class_allocations[class]));
             per.frees = per.frees.wrapping_add(load(&self.class_frees[class]));
-            per.foreign_frees = per.foreign_frees.wrapping_add(load(&self.class_foreign_frees[class]));
+            per.foreign_frees = per
+                .foreign_frees
+                .wrapping_add(load(&self.class_foreign_frees[class]));
             per.misses = per.misses.wrapping_add(load(&self.class_misses[class]));
         }
-        totals.upstream_foreign = totals.upstream_foreign.wrapping_add(load(&self.upstream_foreign_frees));
+        totals.upstream_foreign = totals
+            .upstream_foreign
+            .wrapping_add(load(&self.upstream_foreign_frees));
         totals.upstream_allocations = totals
             .upstream_allocations
             .wrapping_add(load(&self.upstream_allocations));
@@ -112,7 +118,9 @@ impl Counters {
             .upstream_bytes
             .wrapping_add(load(&self.upstream_bytes_allocated))
             .wrapping_sub(load(&self.upstream_bytes_freed));
-        totals.thread_cap_hits = totals.thread_cap_hits.wrapping_add(load(&self.thread_cap_hits));
+        totals.thread_cap_hits = totals
+            .thread_cap_hits
+            .wrapping_add(load(&self.thread_cap_hits));
         for (total, mine) in totals.events.iter_mut().zip(&self.events) {
             *total = total.wrapping_add(load(mine));
         }
@@ -312,7 +320,9 @@ pub fn note_class_peak(class: SizeClass) {
         .map(|record| &record.counters)
         .chain(core::iter::once(&UNOWNED))
     {
-        per.allocations = per.allocations.wrapping_add(load(&counters.class_allocations[class.0]));
+        per.allocations = per
+            .allocations
+            .wrapping_add(load(&counters.class_allocations[class.0]));
         per.frees = per.frees.wrapping_add(load(&counters.class_frees[class.0]));
     }
     // Relaxed: a statistic.

@@ -4,7 +4,9 @@
 //! message layer's Rust).
 
 #[cfg(not(miri))]
-pub(crate) use libmimalloc_sys::{mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned};
+pub(crate) use libmimalloc_sys::{
+    mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned,
+};
 
 #[cfg(miri)]
 mod stand_in {
@@ -50,4 +52,6 @@ mod stand_in {
 }
 
 #[cfg(miri)]
-pub(crate) use stand_in::{mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned};
+pub(crate) use stand_in::{
+    mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned,
+};

@@ -56,6 +56,9 @@ struct Shared {
     slots: *mut Content,
     slot_count: usize,
     used: usize,
+    /// Whether the data has been written once (by ReadBuffer::as_mut_slice's
+    /// zeroing): from then on every byte of it is initialised.
+    zeroed: bool,
 }
 
 impl Shared {
@@ -84,6 +87,7 @@ impl Shared {
                 slots: block.add(HEADER_BYTES + data_bytes) as *mut Content,
                 slot_count,
                 used: 0,
+                zeroed: false,
             })
         }
     }
@@ -220,6 +224,13 @@ pub struct Decoder {
     in_progress: Msg,
     body_size: usize,
     body_filled: usize,
+    /// Bytes of the in-progress body known to be initialised (zeroed for
+    /// ReadBuffer::as_mut_slice, or written).
+    body_zeroed: usize,
+    /// Bytes of the shared buffer a commit could not decode for lack of
+    /// memory (ENOMEM): decoded by `resume` before the buffer is reused.
+    pending_at: *const u8,
+    pending_len: usize,
     ready: Msg,
     has_ready: bool,
     /// Sticky errno after malformed input (0: none).
@@ -258,6 +269,9 @@ impl Decoder {
             in_progress: EMPTY,
             body_size: 0,
             body_filled: 0,
+            body_zeroed: 0,
+            pending_at: core::ptr::null(),
+            pending_len: 0,
             ready: EMPTY,
             has_ready: false,
             error: 0,
@@ -524,6 +538,7 @@ impl Decoder {
         msg::init_size(&mut m, body_size)?;
         self.in_progress = m;
         self.body_filled = 0;
+        self.body_zeroed = 0;
         self.state = State::Body;
         Ok(0)
     }
@@ -566,13 +581,62 @@ impl Decoder {
     /// [`ReadBuffer::commit`] how many were written. While the guard lives
     /// the decoder cannot be used otherwise, so the region it names cannot
     /// be released under it.
+    ///
+    /// EAGAIN while bytes of an earlier commit wait for memory (that commit
+    /// failed with ENOMEM): call [`Decoder::resume`] first.
     pub fn buffer(&mut self) -> Result<ReadBuffer<'_>> {
+        if self.pending_len > 0 {
+            return Err(Errno(libc::EAGAIN));
+        }
         let (data, len) = self.get_buffer()?;
+        let in_body =
+            self.state == State::Body && data == self.body_ptr().wrapping_add(self.body_filled);
         Ok(ReadBuffer {
             decoder: self,
             data,
             len,
+            in_body,
+            uninit_exposed: false,
         })
+    }
+
+    /// Bytes of the last commit still waiting (it failed with ENOMEM after
+    /// consuming the rest).
+    pub fn pending(&self) -> usize {
+        self.pending_len
+    }
+
+    /// Decodes what an earlier commit left for lack of memory, appending
+    /// every complete message to `out`; Ok at once if nothing waits. On
+    /// ENOMEM again, the rest keeps waiting.
+    pub fn resume(&mut self, out: &mut Vec<Message>) -> core::result::Result<(), DecodeError> {
+        if self.pending_len == 0 {
+            return Ok(());
+        }
+        let (at, len) = (self.pending_at, self.pending_len);
+        self.pending_len = 0;
+        // SAFETY: the pending bytes lie in the shared buffer, which stays
+        // allocated (the decoder holds it) and unchanged (buffer() refuses
+        // to hand it out again while bytes are pending).
+        let result = unsafe { self.decode_all(at, len, out) };
+        self.keep_pending(at, len, &result);
+        result
+    }
+
+    /// After decoding `len` bytes at `at` from the decoder's own buffer:
+    /// keeps the unconsumed rest when the failure was ENOMEM.
+    fn keep_pending(
+        &mut self,
+        at: *const u8,
+        len: usize,
+        result: &core::result::Result<(), DecodeError>,
+    ) {
+        if let Err(error) = result {
+            if error.errno.0 == libc::ENOMEM && error.consumed < len {
+                self.pending_at = at.wrapping_add(error.consumed);
+                self.pending_len = len - error.consumed;
+            }
+        }
     }
 
     /// Decodes bytes held elsewhere (copied into messages), appending every
@@ -627,21 +691,90 @@ pub struct ReadBuffer<'a> {
     decoder: &'a mut Decoder,
     data: *mut u8,
     len: usize,
+    /// The region is the unfilled rest of the in-progress body (else the
+    /// shared buffer).
+    in_body: bool,
+    /// as_uninit_slice was called: only commit_written may follow.
+    uninit_exposed: bool,
 }
 
 impl ReadBuffer<'_> {
-    /// The bytes to read into.
+    /// The bytes to read into, initialised: memory the decoder has not
+    /// handed out before is zeroed first (once per shared buffer, once per
+    /// large message body). [`ReadBuffer::as_uninit_slice`] skips that.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let decoder = &mut *self.decoder;
+        if self.in_body {
+            let from = decoder.body_zeroed.max(decoder.body_filled);
+            if from < decoder.body_size {
+                // SAFETY: [from, body_size) lies inside the live body of
+                // the in-progress message (body_filled <= from).
+                unsafe {
+                    decoder
+                        .body_ptr()
+                        .add(from)
+                        .write_bytes(0, decoder.body_size - from)
+                };
+            }
+            decoder.body_zeroed = decoder.body_size;
+        } else if let Some(shared) = decoder.shared.as_mut() {
+            if !shared.zeroed {
+                // SAFETY: the shared buffer's data is `capacity` writable
+                // bytes the decoder owns, and no message reads them yet
+                // (a fresh buffer: none made from it).
+                unsafe { shared.data.write_bytes(0, shared.capacity) };
+                shared.zeroed = true;
+            }
+        }
         // SAFETY: get_buffer named `len` writable bytes owned by the
         // decoder (its shared buffer, or the unfilled rest of a pool body),
-        // valid while the decoder is not otherwise used: the guard holds
-        // its only borrow.
+        // all initialised (above), valid while the decoder is not otherwise
+        // used: the guard holds its only borrow.
         unsafe { core::slice::from_raw_parts_mut(self.data, self.len) }
     }
 
+    /// The bytes to read into, possibly uninitialised (no zeroing): for
+    /// readers that take raw memory; then [`ReadBuffer::commit_written`].
+    pub fn as_uninit_slice(&mut self) -> &mut [core::mem::MaybeUninit<u8>] {
+        self.uninit_exposed = true;
+        // SAFETY: as in as_mut_slice; MaybeUninit<u8> asks nothing of the
+        // bytes' contents.
+        unsafe {
+            core::slice::from_raw_parts_mut(self.data as *mut core::mem::MaybeUninit<u8>, self.len)
+        }
+    }
+
     /// Decodes the first `filled` bytes written into the region (EINVAL if
-    /// more than it holds), appending every complete message to `out`.
+    /// more than it holds), appending every complete message to `out`. On
+    /// ENOMEM the bytes not consumed wait in the decoder:
+    /// [`Decoder::resume`] decodes them once memory is back.
+    ///
+    /// After [`ReadBuffer::as_uninit_slice`] this fails with EINVAL (and
+    /// decodes nothing): what was written there is committed with
+    /// `commit_written`.
     pub fn commit(
+        mut self,
+        filled: usize,
+        out: &mut Vec<Message>,
+    ) -> core::result::Result<(), DecodeError> {
+        if self.uninit_exposed {
+            return Err(DecodeError {
+                errno: Errno(libc::EINVAL),
+                consumed: 0,
+            });
+        }
+        // Initialises what was never zeroed (a no-op after as_mut_slice;
+        // without it the caller wrote nothing, so nothing is lost).
+        self.as_mut_slice();
+        // SAFETY: every byte of the region is initialised (just above).
+        unsafe { self.commit_written(filled, out) }
+    }
+
+    /// As [`ReadBuffer::commit`], without initialising the region first.
+    ///
+    /// # Safety
+    /// The first `filled` bytes of the region were written.
+    pub unsafe fn commit_written(
         self,
         filled: usize,
         out: &mut Vec<Message>,
@@ -652,9 +785,18 @@ impl ReadBuffer<'_> {
                 consumed: 0,
             });
         }
+        if self.in_body {
+            let decoder = &mut *self.decoder;
+            decoder.body_zeroed = decoder.body_zeroed.max(decoder.body_filled + filled);
+        }
         // SAFETY: the region came from get_buffer and is still valid: the
-        // decoder has been borrowed by this guard ever since.
-        unsafe { self.decoder.decode_all(self.data, filled, out) }
+        // decoder has been borrowed by this guard ever since; its first
+        // `filled` bytes are initialised (the caller's promise).
+        let result = unsafe { self.decoder.decode_all(self.data, filled, out) };
+        if !self.in_body {
+            self.decoder.keep_pending(self.data, filled, &result);
+        }
+        result
     }
 }
 

@@ -292,3 +292,87 @@ fn loading_while_busy_is_eagain() {
     assert_eq!(b.as_slice(), &[2; 10]);
     // Dropping the encoder mid-message closes it.
 }
+
+#[test]
+fn a_commit_that_runs_out_of_memory_keeps_the_rest_for_resume() {
+    let mut decoder = Decoder::new(256, -1).unwrap();
+    let mut out = Vec::new();
+    // An inline frame (no allocation), then a long frame of 1000 bytes
+    // (its message must be allocated) and the first 100 bytes of its body.
+    let mut wire = vec![0u8, 5, b'h', b'e', b'l', b'l', b'o'];
+    wire.extend_from_slice(&[0x02, 0, 0, 0, 0, 0, 0, 0x03, 0xE8]);
+    wire.extend(std::iter::repeat_n(7u8, 100));
+    let mut buffer = decoder.buffer().unwrap();
+    buffer.as_mut_slice()[..wire.len()].copy_from_slice(&wire);
+    crate::pool::test_faults::failing(true);
+    let error = buffer.commit(wire.len(), &mut out).unwrap_err();
+    crate::pool::test_faults::failing(false);
+    assert_eq!(error.errno, Errno(libc::ENOMEM));
+    assert_eq!(error.consumed, 7 + 9);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].as_slice(), b"hello");
+    // The rest waits inside the decoder; its buffer is not handed out
+    // again (that would overwrite it) until resume decoded it.
+    assert_eq!(decoder.pending(), 100);
+    assert_eq!(decoder.buffer().err(), Some(Errno(libc::EAGAIN)));
+    crate::pool::test_faults::failing(true);
+    assert_eq!(
+        decoder.resume(&mut out).unwrap_err().errno,
+        Errno(libc::ENOMEM)
+    );
+    crate::pool::test_faults::failing(false);
+    assert_eq!(decoder.pending(), 100);
+    decoder.resume(&mut out).unwrap();
+    assert_eq!(decoder.pending(), 0);
+    feed(&mut decoder, &[7u8; 200], &mut out).unwrap();
+    let rest = vec![7u8; 700];
+    for piece in rest.chunks(256) {
+        feed(&mut decoder, piece, &mut out).unwrap();
+    }
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].as_slice(), &[7u8; 1000][..]);
+}
+
+#[test]
+fn read_buffers_are_initialised_or_explicitly_not() {
+    let mut decoder = Decoder::new(256, -1).unwrap();
+    let mut out = Vec::new();
+    // A fresh buffer reads as zeros (never uninitialised memory).
+    let mut buffer = decoder.buffer().unwrap();
+    assert!(buffer.as_mut_slice().iter().all(|&b| b == 0));
+    buffer.commit(0, &mut out).unwrap();
+    // A large body read in place: zeroed too, past what was written.
+    feed(
+        &mut decoder,
+        &[0x02, 0, 0, 0, 0, 0, 0, 0x04, 0x00],
+        &mut out,
+    )
+    .unwrap();
+    let mut buffer = decoder.buffer().unwrap();
+    assert_eq!(buffer.as_mut_slice().len(), 1024);
+    assert!(buffer.as_mut_slice().iter().all(|&b| b == 0));
+    buffer.as_mut_slice()[..10].fill(9);
+    buffer.commit(10, &mut out).unwrap();
+    let mut buffer = decoder.buffer().unwrap();
+    assert_eq!(buffer.as_mut_slice().len(), 1014);
+    // Raw memory for readers that fill it: then only commit_written.
+    let region = buffer.as_uninit_slice();
+    for byte in region.iter_mut() {
+        byte.write(9);
+    }
+    let len = region.len();
+    assert_eq!(
+        buffer.commit(len, &mut out).unwrap_err().errno,
+        Errno(libc::EINVAL)
+    );
+    let mut buffer = decoder.buffer().unwrap();
+    let region = buffer.as_uninit_slice();
+    for byte in region.iter_mut() {
+        byte.write(9);
+    }
+    let len = region.len();
+    // SAFETY: every byte of the region was written just above.
+    unsafe { buffer.commit_written(len, &mut out) }.unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].as_slice(), &[9u8; 1024][..]);
+}
