@@ -397,8 +397,9 @@ pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
     unsafe { msg::group(msg as *const Msg) }
 }
 
-/// Sets the group. Returns 0; -1 with EINVAL if `group` is NULL or longer
-/// than 255 bytes, ENOMEM, EFAULT for a NULL `msg`.
+/// Sets the group: the first 255 bytes of `group` (libzmq 4.3.x reads no
+/// more). Returns 0; -1 with EINVAL if `group` is NULL, ENOMEM, EFAULT for
+/// a NULL, closed or invalid `msg`.
 ///
 /// # Safety
 /// `msg` is NULL or points at a message; `group` is NULL or a C string.

@@ -247,7 +247,12 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
         // SAFETY: the message has libzmq metadata, so libzmq made it and its
         // own close is the authority; it takes a pointer to the 64 bytes.
         return match unsafe { (real.close)(msg as *mut Msg as *mut c_void) } {
-            0 => Ok(()),
+            0 => {
+                // libzmq released the long group (if any) but leaves its
+                // pointer and type behind (M5: a closed message holds none).
+                msg.group.clear_short();
+                Ok(())
+            }
             _ => Err(Errno(errno())),
         };
     }
@@ -512,9 +517,13 @@ pub(crate) unsafe fn group(msg: *const Msg) -> *const c_char {
 /// first (libzmq leaks it, and corrupts the message when a long group is
 /// replaced by a short one).
 ///
+/// A closed or invalid message is refused (EFAULT, as libzmq's other
+/// operations do; libzmq writes into it).
+///
 /// # Safety
 /// `msg` satisfies M1-M6.
 pub(crate) unsafe fn set_group(msg: &mut Msg, name: &[u8]) -> Result<()> {
+    check(msg)?;
     let name = &name[..name.len().min(GROUP_MAX_LENGTH)];
     let new_long = if name.len() > SHORT_GROUP_MAX_LENGTH {
         // SAFETY: plain C allocation; libzmq may free it with free().
