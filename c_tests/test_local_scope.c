@@ -24,6 +24,24 @@
 #include "harness.h"
 
 static void *lib;
+static const char *lib_path;
+
+/* The zmq_send calls the JSON statistics count for the libzmq found as
+ * `path` (-1 if that copy is not listed). */
+static long long sends_of_copy (const char *path)
+{
+    static char json[65536];
+    char key[4200];
+    const char *at;
+    if (zmqpool_stats_json (json, sizeof json) >= sizeof json)
+        return -1;
+    snprintf (key, sizeof key, "{\"path\":\"%s\",", path);
+    at = strstr (json, key);
+    if (!at)
+        return -1;
+    at = strstr (at, "\"sends\":");
+    return at ? atoll (at + strlen ("\"sends\":")) : -1;
+}
 static void *(*ctx_new) (void);
 static int (*ctx_term) (void *);
 static void *(*socket_new) (void *, int);
@@ -155,6 +173,7 @@ static void zmq_send_reaches_the_copy_that_made_the_socket (void)
     size_t len = sizeof endpoint;
     zmqpool_stats_t before, after;
     int linger = 0, i;
+    long long hidden_before;
     void *ctx = ctx_new ();
     void *push = socket_new (ctx, ZMQ_PUSH);
     void *pull = socket_new (ctx, ZMQ_PULL);
@@ -163,12 +182,19 @@ static void zmq_send_reaches_the_copy_that_made_the_socket (void)
     CHECK_EQ_INT (sock_bind (pull, "inproc://hidden"), 0);
     CHECK_EQ_INT (sock_connect (push, "inproc://hidden"), 0);
     CHECK_EQ_INT (zmqpool_stats (&before), 0);
+    hidden_before = sends_of_copy (lib_path);
     for (i = 0; i < N; i++) {
         fill (body, sizes[i], (unsigned) i + 50);
         CHECK_EQ_INT (zmq_send (push, body, sizes[i], 0), (int) sizes[i]);
     }
     CHECK_EQ_INT (zmqpool_stats (&after), 0);
     CHECK_EQ_INT (after.sends - before.sends, N);
+    /* Each went to the hidden copy (the statistics say which copy took
+     * it; with the global copy first, a send routed there would count for
+     * that one: both are the same code, so the bytes alone cannot tell). */
+    if (hidden_before < 0) /* not found yet: the first send finds it */
+        hidden_before = 0;
+    CHECK_EQ_INT (sends_of_copy (lib_path) - hidden_before, N);
     CHECK_EQ_INT (after.messages_pooled - before.messages_pooled, 2);
     for (i = 0; i < N; i++) {
         zmq_msg_t msg;
@@ -186,8 +212,13 @@ static void zmq_send_reaches_the_copy_that_made_the_socket (void)
         zmq_msg_t msg;
         CHECK_EQ_INT (zmq_bind (gpull, "inproc://global"), 0);
         CHECK_EQ_INT (zmq_connect (gpush, "inproc://global"), 0);
+        long long global_before = sends_of_copy ("the global scope (RTLD_NEXT)");
+        long long hidden_after = sends_of_copy (lib_path);
+        CHECK (global_before >= 0);
         fill (body, 5000, 9);
         CHECK_EQ_INT (zmq_send (gpush, body, 5000, 0), 5000);
+        CHECK_EQ_INT (sends_of_copy ("the global scope (RTLD_NEXT)") - global_before, 1);
+        CHECK_EQ_INT (sends_of_copy (lib_path), hidden_after);
         zmq_msg_init (&msg);
         CHECK_EQ_INT (zmq_msg_recv (&msg, gpull, 0), 5000);
         CHECK (intact ((unsigned char *) zmq_msg_data (&msg), 5000, 9));
@@ -218,6 +249,7 @@ int main (int argc, char **argv)
 #ifndef WITH_GLOBAL_LIBZMQ
     RUN (zmq_send_without_any_libzmq_is_enotsock_and_counted);
 #endif
+    lib_path = argv[1];
     lib = dlopen (argv[1], RTLD_LOCAL | RTLD_NOW);
     if (!lib) {
         fprintf (stderr, "dlopen %s: %s\n", argv[1], dlerror ());

@@ -44,7 +44,7 @@
 #![cfg_attr(not(feature = "capi"), allow(dead_code))]
 
 use core::ffi::{c_char, c_int, c_void, CStr};
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::layout::{flags, Kind, MAX_VSM_SIZE};
@@ -92,13 +92,16 @@ impl Name {
         bytes[..len].copy_from_slice(&text[..len]);
         Name { bytes, len }
     }
+
+    /// The path (or how it was found), as text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("(a path that is not UTF-8)")
+    }
 }
 
 impl core::fmt::Display for Name {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(
-            core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("(a path that is not UTF-8)"),
-        )
+        f.write_str(self.as_str())
     }
 }
 
@@ -132,6 +135,10 @@ pub struct RealLibzmq {
     /// The object's mapped address range (its code and data), to tell
     /// which copy a socket belongs to.
     range: (usize, usize),
+    /// zmq_send calls handed to this copy, counted for copies after the
+    /// first only (the first's are the rest of the total: the common case
+    /// pays no shared counter).
+    later_sends: AtomicU64,
 }
 
 /// Copies of libzmq seen in the process; the first is "the" libzmq.
@@ -235,6 +242,29 @@ pub unsafe fn for_socket(socket: *mut c_void) -> Option<&'static RealLibzmq> {
         return Some(copy);
     }
     Some(copy_containing(vtable).unwrap_or(first))
+}
+
+/// Counts a zmq_send handed to `copy` (see `later_sends`).
+#[inline]
+pub fn count_send(copy: &RealLibzmq) {
+    if !real().is_some_and(|first| core::ptr::eq(first, copy)) {
+        // Relaxed: a statistic.
+        copy.later_sends.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Every copy found: its path, version and the zmq_send calls it took
+/// (`total_sends`: all of them; the first copy is given the rest).
+pub fn for_each_copy(total_sends: u64, mut visit: impl FnMut(&Name, (c_int, c_int, c_int), u64)) {
+    let later: u64 = copies().skip(1).map(|c| c.later_sends.load(Ordering::Relaxed)).sum();
+    for (index, copy) in copies().enumerate() {
+        let sends = if index == 0 {
+            total_sends.saturating_sub(later)
+        } else {
+            copy.later_sends.load(Ordering::Relaxed)
+        };
+        visit(&copy.found_in, version(copy), sends);
+    }
 }
 
 fn in_range((start, end): (usize, usize), address: usize) -> bool {
@@ -672,6 +702,7 @@ fn resolve_in(handle: *mut c_void, found_in: Name, range: (usize, usize)) -> Opt
         getsockopt: function!(c"zmq_getsockopt", GetsockoptFn),
         found_in,
         range,
+        later_sends: AtomicU64::new(0),
     })
 }
 

@@ -70,6 +70,7 @@ pub unsafe fn send(
         return Err(Errno(failure));
     }
     pool::count(Event::Send);
+    libzmq::count_send(real);
     Ok(sent)
 }
 

@@ -3,7 +3,9 @@
 //! stderr or `ZMQPOOL_STATS_FILE`), written without allocating.
 //!
 //! ```text
-//! {"zmqpool":"0.2.0","libzmq":"4.3.4","pid":1234,"program":"app","backend":"pool",
+//! {"zmqpool":"0.2.0","libzmq":"4.3.4",
+//!  "libzmq_copies":[{"path":"the global scope (RTLD_NEXT)","version":"4.3.4","sends":..}],
+//!  "pid":1234,"program":"app","backend":"pool",
 //!  "settings":{"max_cached_bytes":..,"max_thread_cached_bytes":..,"decay_ms":1000},
 //!  "totals":{"allocations":..,"frees":..,"foreign_frees":..,"cache_hits":..,
 //!            "cache_misses":..,"bytes_in_use":..,"bytes_cached":..,"threads":..},
@@ -37,6 +39,29 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
         Some((major, minor, patch)) => write!(out, "\"libzmq\":\"{major}.{minor}.{patch}\",")?,
         None => write!(out, "\"libzmq\":null,")?,
     }
+    // Every copy of libzmq found, and the zmq_send calls each took.
+    out.write_str("\"libzmq_copies\":[")?;
+    let mut result = Ok(());
+    let mut first = true;
+    crate::msg::libzmq::for_each_copy(
+        totals.events[Event::Send as usize],
+        |name, (major, minor, patch), sends| {
+            if result.is_err() {
+                return;
+            }
+            result = (|| {
+                if !first {
+                    out.write_char(',')?;
+                }
+                first = false;
+                out.write_str("{\"path\":")?;
+                write_string(out, name.as_str())?;
+                write!(out, ",\"version\":\"{major}.{minor}.{patch}\",\"sends\":{sends}}}")
+            })();
+        },
+    );
+    result?;
+    out.write_str("],")?;
     write!(out, "\"pid\":{},\"program\":", std::process::id())?;
     write_string(out, crate::config::program_name())?;
     let backend = match super::backend() {
