@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "harness.h"
+#include "zmqpool_probe.h"
 
 static volatile int stop;
 
@@ -103,6 +104,7 @@ static void children_of_a_busy_process_can_allocate (void)
 
 int main (void)
 {
+    probe_require_zmqpool_if_expected ("test_fork_malloc");
     RUN (children_of_a_busy_process_can_allocate);
     return harness_finish ("test_fork_malloc");
 }

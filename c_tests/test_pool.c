@@ -349,7 +349,9 @@ static void fork_while_another_thread_allocates (void)
     CHECK_EQ_INT (pthread_join (thread, NULL), 0);
 }
 
-static int run_child (const char *env, const char *mode, const char *expect)
+/* Runs this program with `env` and `mode`: 1 if it succeeded and printed
+ * `expect`, 0 if it succeeded without, -1 if it failed. */
+static int child_prints (const char *env, const char *mode, const char *expect)
 {
     char command[1024], output[4096];
     size_t got;
@@ -358,16 +360,22 @@ static int run_child (const char *env, const char *mode, const char *expect)
               mode);
     child = popen (command, "r");
     if (!child)
-        return 0;
+        return -1;
     got = fread (output, 1, sizeof output - 1, child);
     output[got] = '\0';
-    if (pclose (child) != 0)
-        return 0;
-    if (strstr (output, expect) == NULL) {
-        fprintf (stderr, "  child (%s %s) printed:\n%s\n", env, mode, output);
-        return 0;
+    if (pclose (child) != 0) {
+        fprintf (stderr, "  child (%s %s) failed, printed:\n%s\n", env, mode, output);
+        return -1;
     }
-    return 1;
+    return strstr (output, expect) != NULL;
+}
+
+static int run_child (const char *env, const char *mode, const char *expect)
+{
+    int found = child_prints (env, mode, expect);
+    if (found == 0)
+        fprintf (stderr, "  child (%s %s) did not print \"%s\"\n", env, mode, expect);
+    return found == 1;
 }
 
 static void verbose_announces_the_load (void)
@@ -428,6 +436,17 @@ static void settings_take_suffixes_and_conf_and_report_mistakes (void)
                       "depot cap 67108864 bytes"));
     CHECK (run_child ("ZMQPOOL_CONF=max_cached=lots,nonsense,verbose=1", "--child",
                       "ignored malformed ZMQPOOL_CONF=nonsense"));
+    /* A malformed item is quoted whole, key and value. */
+    CHECK (run_child ("ZMQPOOL_CONF=colour=blue,verbose=1", "--child",
+                      "ignored malformed ZMQPOOL_CONF=colour=blue"));
+    CHECK (run_child ("ZMQPOOL_CONF=a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j=10,verbose=1",
+                      "--child", "and 2 more malformed settings"));
+    /* Names and flags in any case; off means off. */
+    CHECK (run_child ("ZMQPOOL_CONF=backend=SYSTEM,verbose=1", "--child", "backend System"));
+    CHECK (run_child ("ZMQPOOL_BACKEND=Mimalloc", "--print-backend", "backend=2"));
+    CHECK_EQ_INT (child_prints ("ZMQPOOL_VERBOSE=off", "--child", "zmqpool 0.2.0: loaded"), 0);
+    CHECK_EQ_INT (child_prints ("ZMQPOOL_VERBOSE=false", "--child", "zmqpool 0.2.0: loaded"), 0);
+    CHECK (run_child ("ZMQPOOL_VERBOSE=yes", "--child", "zmqpool 0.2.0: loaded"));
 }
 
 static int child (const char *mode)

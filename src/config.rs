@@ -117,20 +117,30 @@ pub(crate) fn parse_size(text: &[u8]) -> Option<usize> {
             .checked_add(usize::from(digit - b'0'))?;
     }
     let suffix = trim(&text[digits..]);
-    let unit: usize = match suffix.to_ascii_lowercase().as_slice() {
-        b"" | b"b" => 1,
-        b"k" | b"kb" | b"kib" => 1 << 10,
-        b"m" | b"mb" | b"mib" => 1 << 20,
-        b"g" | b"gb" | b"gib" => 1 << 30,
-        _ => return None,
+    // Compared without lowering a copy (nothing here allocates).
+    let is = |names: &[&[u8]]| names.iter().any(|name| suffix.eq_ignore_ascii_case(name));
+    let unit: usize = if is(&[b"", b"b"]) {
+        1
+    } else if is(&[b"k", b"kb", b"kib"]) {
+        1 << 10
+    } else if is(&[b"m", b"mb", b"mib"]) {
+        1 << 20
+    } else if is(&[b"g", b"gb", b"gib"]) {
+        1 << 30
+    } else {
+        return None;
     };
     value.checked_mul(unit)
 }
 
-/// A flag: empty or "0" is off, "1" (or any other value) on.
+/// A flag: empty, "0", "off", "false" or "no" (any case) is off; anything
+/// else on.
 fn parse_flag(text: &[u8]) -> bool {
     let text = trim(text);
-    !text.is_empty() && text != b"0"
+    !(text.is_empty()
+        || [&b"0"[..], b"off", b"false", b"no"]
+            .iter()
+            .any(|off| text.eq_ignore_ascii_case(off)))
 }
 
 /// A decay time: milliseconds, 0 for never, `now` for at once.
@@ -173,11 +183,14 @@ fn parse_backend(text: &[u8]) -> Option<Backend> {
 impl Settings {
     /// Applies one `key=value` (from ZMQPOOL_CONF, or a variable's value
     /// under its key); `name` is what a report calls it.
+    /// `shown` is what a report of a malformed value quotes (the value, or
+    /// ZMQPOOL_CONF's whole `key=value` item).
     fn set(
         &mut self,
         key: &[u8],
         value: &'static [u8],
         name: &'static str,
+        shown: &[u8],
         problems: &mut Problems,
     ) {
         let ok = match key {
@@ -212,7 +225,7 @@ impl Settings {
             _ => false,
         };
         if !ok {
-            problems.note(name, value);
+            problems.note(name, shown);
         }
     }
 
@@ -225,9 +238,13 @@ impl Settings {
                 .filter(|i| !i.is_empty())
             {
                 match item.iter().position(|&b| b == b'=') {
-                    Some(at) => {
-                        settings.set(trim(&item[..at]), &item[at + 1..], "ZMQPOOL_CONF", problems)
-                    }
+                    Some(at) => settings.set(
+                        trim(&item[..at]),
+                        &item[at + 1..],
+                        "ZMQPOOL_CONF",
+                        item,
+                        problems,
+                    ),
                     None => problems.note("ZMQPOOL_CONF", item),
                 }
             }
@@ -256,7 +273,7 @@ impl Settings {
         ];
         for (variable, key, name) in variables {
             if let Some(value) = getenv(variable) {
-                settings.set(key, value, name, problems);
+                settings.set(key, value, name, value, problems);
             }
         }
         settings
@@ -387,6 +404,12 @@ extern "C" fn on_load() {
                 "zmqpool: ignored malformed {}={} (the default is used)",
                 problem.name,
                 core::str::from_utf8(&problem.value[..problem.len]).unwrap_or("(not UTF-8)"),
+            ));
+        }
+        if problems.count > MAX_MALFORMED {
+            to_stderr(format_args!(
+                "zmqpool: and {} more malformed settings (defaults used)",
+                problems.count - MAX_MALFORMED
             ));
         }
     }

@@ -165,7 +165,6 @@ pub unsafe extern "C" fn zmq_msg_init_buffer(
     size: usize,
 ) -> c_int {
     pass_draft!(init_buffer(msg.cast(), buf, size), -1);
-    // SAFETY: forwarded from the caller.
     // SAFETY: forwarded from the caller (msg and buf).
     status(unsafe { with_message(msg, |m| msg::init_buffer(m, buf, size)) })
 }
@@ -202,7 +201,6 @@ pub unsafe extern "C" fn zmq_msg_init_data(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
     pass!(close(msg.cast()));
-    // SAFETY: forwarded from the caller.
     // SAFETY: forwarded from the caller (a message as close requires).
     status(unsafe { with_message(msg, |m| msg::close(m)) })
 }
@@ -219,9 +217,9 @@ pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
         // SAFETY: forwarded from the caller; one reference to one message.
         return status(unsafe { with_message(dest, |m| msg::move_onto_itself(m)) });
     }
-    // SAFETY: forwarded from the caller; the two messages are distinct
-    // (distinct 8-byte-aligned... or not: the 64 bytes may not overlap, as
-    // in libzmq, whose move copies them whole).
+    // SAFETY: forwarded from the caller; `dest != src`, and the caller's
+    // two messages do not overlap (libzmq's move copies the 64 bytes whole
+    // and requires the same), so the two exclusive borrows are disjoint.
     status(unsafe {
         with_message(dest, |dest| {
             with_message(src, |src| msg::move_to(dest, src))

@@ -44,7 +44,7 @@
 #![cfg_attr(not(feature = "capi"), allow(dead_code))]
 
 use core::ffi::{c_char, c_int, c_void, CStr};
-use core::sync::atomic::{AtomicU64, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use super::layout::{flags, Kind, MAX_VSM_SIZE};
@@ -161,6 +161,7 @@ fn copies() -> impl Iterator<Item = &'static RealLibzmq> {
 /// Adds a copy unless one with the same range is known; returns the known
 /// or added one (None when the table is full).
 fn add(copy: RealLibzmq) -> Option<&'static RealLibzmq> {
+    install_fork_handlers();
     ADDING.with(|_| {
         if let Some(known) = copies().find(|known| known.range == copy.range) {
             return Some(known);
@@ -175,6 +176,25 @@ fn add(copy: RealLibzmq) -> Option<&'static RealLibzmq> {
         report_late(added);
         Some(added)
     })
+}
+
+/// A fork() while another thread adds a copy must not leave the child
+/// with ADDING held: the handlers take it around the fork (it nests no
+/// other lock, so the order against the pool's handlers does not matter).
+fn install_fork_handlers() {
+    extern "C" fn prepare() {
+        ADDING.lock();
+    }
+    extern "C" fn after() {
+        // SAFETY: prepare() took it on this thread (in the child: the
+        // parent's forking thread, which this thread is).
+        unsafe { ADDING.unlock() };
+    }
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // SAFETY: registers plain extern "C" functions without arguments.
+        unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+    });
 }
 
 /// The real libzmq, if the process has one (searched again on every call
@@ -256,7 +276,10 @@ pub fn count_send(copy: &RealLibzmq) {
 /// Every copy found: its path, version and the zmq_send calls it took
 /// (`total_sends`: all of them; the first copy is given the rest).
 pub fn for_each_copy(total_sends: u64, mut visit: impl FnMut(&Name, (c_int, c_int, c_int), u64)) {
-    let later: u64 = copies().skip(1).map(|c| c.later_sends.load(Ordering::Relaxed)).sum();
+    let later: u64 = copies()
+        .skip(1)
+        .map(|c| c.later_sends.load(Ordering::Relaxed))
+        .sum();
     for (index, copy) in copies().enumerate() {
         let sends = if index == 0 {
             total_sends.saturating_sub(later)
@@ -329,8 +352,8 @@ impl core::fmt::Display for Mismatch {
 /// every export to pass-through.
 pub fn detect_at_load() -> Detection {
     let first = real();
-    LOADED.store(true, Ordering::Relaxed);
     let Some(first) = first else {
+        LOADED.store(true, Ordering::Relaxed);
         return Detection::Absent;
     };
     // Copies in local scopes too (a binding's bundled libzmq).
@@ -342,6 +365,8 @@ pub fn detect_at_load() -> Detection {
         }
         false
     });
+    // Copies found from here on were loaded after zmqpool (reported so).
+    LOADED.store(true, Ordering::Relaxed);
     for copy in copies() {
         if let Err(why) = check_layout(copy) {
             // The libzmq the program would call without zmqpool: the one

@@ -278,8 +278,8 @@ fn groups_over_255_bytes_are_cut_to_255_as_libzmq_does() {
     unsafe { close(&mut msg).unwrap() };
 }
 
-/// Closing releases a long group and leaves the group short, so a later
-/// set_group or close of the closed message cannot release it again.
+/// Closing releases a long group and leaves the group short, so nothing
+/// can release it again; set_group refuses the closed message.
 #[test]
 fn a_closed_message_holds_no_long_group() {
     let mut msg = new_msg();
@@ -287,8 +287,13 @@ fn a_closed_message_holds_no_long_group() {
     // SAFETY: live message, closed once.
     unsafe { close(&mut msg).unwrap() };
     assert_eq!(msg.group.kind, GROUP_TYPE_SHORT);
-    set_group(&mut msg, c"another group name over fourteen bytes").unwrap();
-    set_group(&mut msg, c"x").unwrap();
+    // A closed message is refused (libzmq would write into it).
+    assert_eq!(
+        set_group(&mut msg, c"another group name over fourteen bytes"),
+        Err(Errno(libc::EFAULT))
+    );
+    assert_eq!(set_group(&mut msg, c"x"), Err(Errno(libc::EFAULT)));
+    assert_eq!(msg.group.kind, GROUP_TYPE_SHORT);
 }
 
 /// A failed init leaves an empty message that closes cleanly, whatever the

@@ -70,12 +70,14 @@ impl Backend {
 
     /// Parses a `ZMQPOOL_BACKEND` value.
     pub fn from_name(name: &str) -> Option<Backend> {
-        match name {
-            "pool" => Some(Backend::Pool),
-            "mimalloc" => Some(Backend::Mimalloc),
-            "system" => Some(Backend::System),
-            _ => None,
-        }
+        [
+            ("pool", Backend::Pool),
+            ("mimalloc", Backend::Mimalloc),
+            ("system", Backend::System),
+        ]
+        .into_iter()
+        .find(|(known, _)| name.eq_ignore_ascii_case(known))
+        .map(|(_, backend)| backend)
     }
 }
 

@@ -56,7 +56,10 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
                 first = false;
                 out.write_str("{\"path\":")?;
                 write_string(out, name.as_str())?;
-                write!(out, ",\"version\":\"{major}.{minor}.{patch}\",\"sends\":{sends}}}")
+                write!(
+                    out,
+                    ",\"version\":\"{major}.{minor}.{patch}\",\"sends\":{sends}}}"
+                )
             })();
         },
     );
