@@ -8,7 +8,9 @@
  * LD_PRELOAD of zmqpool, mimalloc or jemalloc), not by this code.
  *
  * usage: rss_burst inproc|tcp SIZE COUNT SECONDS [TRICKLE]
- * prints: "baseline KIB", "peak KIB", then "MS KIB" per sample */
+ * prints: "baseline KIB", "peak KIB", then "MS KIB" per sample
+ * With RSS_BURST_STOP_KIB=N in the environment, the idle phase ends early
+ * once RSS is within N KiB of the baseline (the smoke test's use). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,7 @@ int main (int argc, char **argv)
     long count, i, peak = 0;
     double seconds, trickle, start, next;
     int hwm = 0;
+    long baseline, stop_kib = getenv ("RSS_BURST_STOP_KIB") ? atol (getenv ("RSS_BURST_STOP_KIB")) : -1;
     if (argc < 5) {
         fprintf (stderr, "usage: %s inproc|tcp SIZE COUNT SECONDS [TRICKLE]\n", argv[0]);
         return 2;
@@ -97,7 +100,8 @@ int main (int argc, char **argv)
         receive_one (pull, size);
     }
     usleep (300000);
-    printf ("baseline %ld\n", resident_kib ());
+    baseline = resident_kib ();
+    printf ("baseline %ld\n", baseline);
     for (i = 0; i < count; i++) {
         send_one (push, size, i);
         if (i % 1000 == 0 && resident_kib () > peak)
@@ -118,6 +122,8 @@ int main (int argc, char **argv)
             break;
         printf ("%.0f %ld\n", t, resident_kib ());
         fflush (stdout);
+        if (stop_kib >= 0 && resident_kib () - baseline <= stop_kib)
+            break;
         next += 100;
         if (trickle > 0) {
             /* The trickle's messages for this 100 ms, then wait. */

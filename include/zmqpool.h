@@ -306,8 +306,9 @@ int zmq_msg_set_routing_id(zmq_msg_t *msg, uint32_t routing_id);
 const char *zmq_msg_group(zmq_msg_t *msg);
 
 /**
- * Sets the group. Returns 0; -1 with EINVAL if `group` is NULL or longer
- * than 255 bytes, ENOMEM, EFAULT for a NULL `msg`.
+ * Sets the group: the first 255 bytes of `group` (libzmq 4.3.x reads no
+ * more). Returns 0; -1 with EINVAL if `group` is NULL, ENOMEM, EFAULT for
+ * a NULL, closed or invalid `msg`.
  *
  * # Safety
  * `msg` is NULL or points at a message; `group` is NULL or a C string.
