@@ -229,7 +229,7 @@ EXPECT    := ZMQPOOL_TEST_EXPECT=1
 PRELOAD   = $(EXPECT) LD_PRELOAD=$(abspath $(LIB_SO))
 PRELOAD_M = $(EXPECT) LD_PRELOAD=$(abspath $(LIB_MALLOC))
 
-test-c: $(C_TESTS)
+test-c: $(C_TESTS) $(BUILD)/rss_burst
 	$(BUILD)/test_header_c && $(BUILD)/test_header_cpp && $(BUILD)/test_header_alone
 	$(BUILD)/test_layout
 	$(BUILD)/test_pool
@@ -253,6 +253,7 @@ test-c: $(C_TESTS)
 	python3 c_tests/check_stats_json.py --lines $(BUILD)/interval.jsonl 5
 	ZMQPOOL_STATS_INTERVAL_MS=50 $(BUILD)/test_decay --idle 300 2>$(BUILD)/interval-stderr.jsonl
 	python3 c_tests/check_stats_json.py --lines $(BUILD)/interval-stderr.jsonl 3
+	scripts/check_rss.sh
 	$(BUILD)/test_passthrough
 	$(BUILD)/test_passthrough_432
 	$(BUILD)/test_ctor_ref
