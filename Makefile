@@ -31,7 +31,7 @@ CZMQ_LIBS = $(shell pkg-config --libs libczmq 2>/dev/null || echo -lczmq)
 VALGRIND_RUN := $(VALGRIND) -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
 
-.PHONY: miri bench-rss check-rss check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint install clean help FORCE
+.PHONY: miri bench-decay bench-rss check-rss check-libzmq check-libzmq-ci check-pyzmq bench bench-e2e bench-zmtp fuzz setup-fuzz setup-bench test-install setup demo all lib header check-header test test-rust test-c lint install clean help FORCE
 
 all: lib $(HEADER)
 
@@ -44,6 +44,7 @@ help:
 	@echo "make bench      C allocation benchmark vs libzmq, mimalloc, pmr (make setup-bench first)"
 	@echo "make bench-e2e  end-to-end throughput/latency through libzmq, 5 configurations"
 	@echo "make bench-zmtp ZMTP encode/decode throughput vs memcpy"
+	@echo "make bench-decay  decay on vs off: same-thread, hand-off and inproc throughput"
 	@echo "make bench-rss  resident memory after a burst, then idle or a trickle (RSS over time)"
 	@echo "make check-libzmq  libzmq's own test suite (Debian source, with and without drafts) under zmqpool"
 	@echo "make check-pyzmq   pyzmq from PyPI under both preloads"
@@ -479,5 +480,10 @@ fuzz:
 	cargo +nightly fuzz cmin decoder fuzz/corpus/decoder
 
 # The C benchmark: ratios against baselines measured in the same run.
+# Decay on vs off (and OTHER_LIB=DIR: another build), interleaved: the
+# fast path's cost of memory that comes back (about 2 minutes).
+bench-decay: all $(BUILD)/msg_bench $(BUILD)/throughput
+	benches/run_decay_overhead.sh
+
 bench: all $(BUILD)/msg_bench
 	benches/run_msg_bench.sh
