@@ -1,8 +1,31 @@
-//! Link settings for the shared libraries.
+//! Link settings for the shared libraries, and the C shim that makes the
+//! embedded mimalloc fork-safe (c_src/mimalloc_fork.c).
+use std::env;
+
 fn main() {
     // Every live zmqpool message names a release function inside this
     // library, and libzmq may call it long after a dlclose(): the library
     // must never be unmapped (-z nodelete makes dlclose keep it).
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=c_src/mimalloc_fork.c");
+
+    // The headers of the mimalloc libmimalloc-sys compiles (links =
+    // "mimalloc" exports its include directory), with the same MI_DEBUG,
+    // so the shim sees the same structure layouts.
+    let include = env::var("DEP_MIMALLOC_INCLUDE_DIR")
+        .expect("libmimalloc-sys exports DEP_MIMALLOC_INCLUDE_DIR");
+    let mut shim = cc::Build::new();
+    shim.file("c_src/mimalloc_fork.c")
+        .include(&include)
+        .include(format!("{include}/../src"))
+        .define("MI_DEBUG", "0")
+        .warnings(false);
+    if env::var("DEBUG")
+        .map(|d| d != "true" && d != "1")
+        .unwrap_or(true)
+    {
+        shim.define("MI_BUILD_RELEASE", None).define("NDEBUG", None);
+    }
+    shim.compile("zmqpool_mimalloc_fork");
 }

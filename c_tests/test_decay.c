@@ -12,7 +12,9 @@
  *                                   "over=KIB" (RSS over the baseline)
  *        test_decay --idle MS       some messages, then MS ms idle */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -337,11 +339,13 @@ static void a_forked_child_decays_too (void)
 {
     pid_t pid;
     int status;
+    CHECK_EQ_INT (zmqpool_get_decay_ms (), 1000);
     CHECK (burst (10, 65536));
     pid = fork ();
     CHECK (pid >= 0);
     if (pid == 0) {
-        zmqpool_set_decay_ms (100);
+        /* No setter here (a setter starts the helper itself): the child's
+         * helper must start from its own pool use. */
         burst (100, 65536);
         _exit (wait_until_nothing_cached (10000) >= 0 ? 0 : 3);
     }
@@ -349,8 +353,80 @@ static void a_forked_child_decays_too (void)
     CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
 }
 
+static int count_threads (void)
+{
+    int tasks = 0;
+    DIR *dir = opendir ("/proc/self/task");
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir)))
+        tasks += entry->d_name[0] != '.';
+    if (dir)
+        closedir (dir);
+    return tasks;
+}
+
+/* Settings alone start nothing: a process that never makes a message has
+ * no helper thread (the constructor that reads them runs before the
+ * allocator it uses is set up: a thread started there corrupted its heap). */
+static void settings_alone_start_no_thread (void)
+{
+    CHECK (run_child ("ZMQPOOL_DECAY_MS=now ZMQPOOL_STATS_INTERVAL_MS=50", "--count-threads",
+                      "threads=1\n"));
+    CHECK (run_child ("ZMQPOOL_CONF=decay_ms=10", "--count-threads", "threads=1\n"));
+    /* Once messages are made, it runs (and decay off keeps it off). */
+    CHECK (run_child ("ZMQPOOL_DECAY_MS=now", "--count-threads-after-use", "threads=2\n"));
+    CHECK (run_child ("ZMQPOOL_DECAY_MS=0", "--count-threads-after-use", "threads=1\n"));
+}
+
+/* A daemon closes every descriptor above 2 and opens its own files: the
+ * interval statistics must go to their path, never into the descriptor
+ * number a file of theirs had at load. */
+static int fd_reuse_child (const char *data_path)
+{
+    char back[64];
+    int fd, i;
+    ssize_t got;
+    burst (10, 1000);
+    for (i = 3; i < 1024; i++)
+        close (i);
+    fd = open (data_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write (fd, "MYDATA\n", 7) != 7)
+        return 3;
+    sleep_ms (300); /* several intervals */
+    if (lseek (fd, 0, SEEK_SET) != 0)
+        return 4;
+    got = read (fd, back, sizeof back);
+    close (fd);
+    return got == 7 && memcmp (back, "MYDATA\n", 7) == 0 ? 0 : 5;
+}
+
+static void interval_statistics_never_write_into_the_programs_files (void)
+{
+    char env[512];
+    snprintf (env, sizeof env,
+              "ZMQPOOL_STATS_INTERVAL_MS=20 ZMQPOOL_STATS_FILE=/tmp/zmqpool-test-stats-%d.jsonl",
+              (int) getpid ());
+    CHECK (run_child (env, "--fd-reuse /tmp/zmqpool-test-data.txt", ""));
+    snprintf (env, sizeof env, "/tmp/zmqpool-test-stats-%d.jsonl", (int) getpid ());
+    CHECK (access (env, R_OK) == 0); /* the lines went to the path */
+    unlink (env);
+    unlink ("/tmp/zmqpool-test-data.txt");
+}
+
 static int child (int argc, char **argv)
 {
+    if (strcmp (argv[1], "--count-threads") == 0) {
+        printf ("threads=%d\n", count_threads ());
+        return 0;
+    }
+    if (strcmp (argv[1], "--count-threads-after-use") == 0) {
+        burst (10, 1000);
+        sleep_ms (50);
+        printf ("threads=%d\n", count_threads ());
+        return 0;
+    }
+    if (strcmp (argv[1], "--fd-reuse") == 0 && argc > 2)
+        return fd_reuse_child (argv[2]);
     if (strcmp (argv[1], "--print-decay") == 0) {
         printf ("decay=%lld\n", (long long) zmqpool_get_decay_ms ());
         return 0;
@@ -382,6 +458,8 @@ int main (int argc, char **argv)
         return child (argc, argv);
     RUN (the_setting_round_trips_and_refuses_nonsense);
     RUN (the_environment_sets_it);
+    RUN (settings_alone_start_no_thread);
+    RUN (interval_statistics_never_write_into_the_programs_files);
     RUN (decay_off_keeps_what_the_pool_cached);
     RUN (idle_blocks_go_back_after_the_decay_time);
     RUN (decay_now_gives_back_at_once);

@@ -11,6 +11,7 @@
 // - fork() while another thread reclaims this one's lists (zmqpool_trim,
 //   the decay thread): no child is left waiting for it.
 // Links zmqpool (its counters are read directly) and libzmq.
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -280,6 +281,106 @@ static void a_fork_while_another_thread_reclaims_leaves_the_child_working ()
     CHECK_EQ_INT (failed, 0);
 }
 
+// The fork child handler starts no thread: right after fork() the child
+// has exactly one (it may then unshare(), exec, or live single-threaded),
+// even with the decay helper running in the parent and other threads'
+// caches to put right in the child.
+static void a_forked_child_has_one_thread ()
+{
+    pthread_t threads[2];
+    CHECK_EQ_INT (pthread_barrier_init (&parked, nullptr, 3), 0);
+    for (auto &thread : threads)
+        CHECK_EQ_INT (pthread_create (&thread, nullptr, churn_then_park, nullptr), 0);
+    pthread_barrier_wait (&parked);
+    churn (); // this thread's cache full too; the decay helper is running
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int tasks = 0;
+        DIR *dir = opendir ("/proc/self/task");
+        struct dirent *entry;
+        while (dir && (entry = readdir (dir)))
+            tasks += entry->d_name[0] != '.';
+        if (dir)
+            closedir (dir);
+        _exit (tasks == 1 ? 0 : 10 + tasks);
+    }
+    int status = 0;
+    waitpid (pid, &status, 0);
+    pthread_barrier_wait (&parked);
+    for (auto &thread : threads)
+        pthread_join (thread, nullptr);
+    CHECK (WIFEXITED (status));
+    CHECK_EQ_INT (WEXITSTATUS (status), 0);
+}
+
+static volatile int stop_churning;
+
+static void *short_lived (void *)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, 3000) == 0)
+        zmq_msg_close (&msg);
+    return nullptr;
+}
+
+// Threads that grow and shrink memory (new mimalloc pages and arenas,
+// blocks above the largest class) and threads that start and exit, while
+// the decay helper collects: mimalloc takes its locks on all of these, and
+// a child forked while another thread held one waited forever.
+static void *grow_and_shrink (void *)
+{
+    static const size_t sizes[] = {100, 3000, 70000, 600000, 2 << 20};
+    while (!stop_churning) {
+        void *blocks[40];
+        for (int i = 0; i < 40; i++)
+            blocks[i] = zmqpool_alloc (sizes[i % 5] + (size_t) i * 977);
+        for (auto &block : blocks)
+            zmqpool_dealloc (block);
+        pthread_t thread;
+        if (pthread_create (&thread, nullptr, short_lived, nullptr) == 0)
+            pthread_join (thread, nullptr);
+    }
+    return nullptr;
+}
+
+static void forks_while_memory_grows_and_threads_come_and_go ()
+{
+    pthread_t threads[3];
+    int hung = 0, failed = 0;
+    zmqpool_set_decay_ms (-1);
+    stop_churning = 0;
+    for (auto &thread : threads)
+        CHECK_EQ_INT (pthread_create (&thread, nullptr, grow_and_shrink, nullptr), 0);
+    for (int i = 0; i < 300; i++) {
+        pid_t pid = fork ();
+        if (pid == 0) {
+            alarm (10);
+            for (int k = 0; k < 50; k++) {
+                void *block = zmqpool_alloc ((size_t) (k + 1) * 40000);
+                zmqpool_dealloc (block);
+                free (malloc ((size_t) k * 5000 + 1));
+            }
+            pthread_t thread;
+            if (pthread_create (&thread, nullptr, short_lived, nullptr) == 0)
+                pthread_join (thread, nullptr);
+            _exit (0);
+        }
+        int status = 0;
+        waitpid (pid, &status, 0);
+        if (WIFSIGNALED (status) && WTERMSIG (status) == SIGALRM)
+            hung++;
+        else if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+            failed++;
+    }
+    stop_churning = 1;
+    for (auto &thread : threads)
+        pthread_join (thread, nullptr);
+    zmqpool_set_decay_ms (1000);
+    printf ("  300 forks: %d children hung, %d failed\n", hung, failed);
+    CHECK_EQ_INT (hung, 0);
+    CHECK_EQ_INT (failed, 0);
+}
+
 int main ()
 {
     RUN (closes_in_thread_local_destructors_are_counted);
@@ -288,9 +389,14 @@ int main ()
         SKIP (a_forked_child_reads_only_its_own_threads, "ZMQPOOL_TEST_NO_FORK");
     else
         RUN (a_forked_child_reads_only_its_own_threads);
-    if (getenv ("ZMQPOOL_TEST_NO_FORK"))
+    if (getenv ("ZMQPOOL_TEST_NO_FORK")) {
         SKIP (a_fork_while_another_thread_reclaims_leaves_the_child_working, "ZMQPOOL_TEST_NO_FORK");
-    else
+        SKIP (a_forked_child_has_one_thread, "ZMQPOOL_TEST_NO_FORK");
+        SKIP (forks_while_memory_grows_and_threads_come_and_go, "ZMQPOOL_TEST_NO_FORK");
+    } else {
         RUN (a_fork_while_another_thread_reclaims_leaves_the_child_working);
+        RUN (a_forked_child_has_one_thread);
+        RUN (forks_while_memory_grows_and_threads_come_and_go);
+    }
     return harness_finish ("test_threads");
 }

@@ -555,6 +555,10 @@ int zmqpool_decoder_decode(struct zmqpool_decoder_t *decoder,
  */
 int zmqpool_decoder_take_msg(struct zmqpool_decoder_t *decoder, zmq_msg_t *msg);
 
+extern void zmqpool_mimalloc_fork_prepare(void);
+
+extern void zmqpool_mimalloc_fork_release(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -202,7 +202,9 @@ impl Settings {
                 .is_some(),
             b"stats_file" => {
                 let path = trim(value);
-                self.stats_file = Some(path);
+                if !path.is_empty() {
+                    self.stats_file = Some(path);
+                }
                 !path.is_empty()
             }
             b"backend" => parse_backend(value)
@@ -336,6 +338,21 @@ extern "C" fn print_json_stats_at_exit() {
     pool::report::print_json(2);
 }
 
+/// strerror without allocating (std's error text allocates a String).
+fn error_text(errno: libc::c_int, buffer: &mut [u8; 128]) -> &str {
+    // SAFETY: a writable buffer of the given length; the XSI strerror_r
+    // (libc's binding) writes a NUL-terminated message into it.
+    let status =
+        unsafe { libc::strerror_r(errno, buffer.as_mut_ptr() as *mut c_char, buffer.len()) };
+    if status != 0 {
+        return "unknown error";
+    }
+    CStr::from_bytes_until_nul(&buffer[..])
+        .ok()
+        .and_then(|text| text.to_str().ok())
+        .unwrap_or("unknown error")
+}
+
 /// A settings path as a C string, in fixed storage (a path longer than the
 /// storage is refused).
 fn c_path(path: &[u8], storage: &'static mut [u8; 4096]) -> Option<&'static CStr> {
@@ -349,6 +366,11 @@ fn c_path(path: &[u8], storage: &'static mut [u8; 4096]) -> Option<&'static CStr
 
 /// Runs when the library is loaded (linked, preloaded or dlopen'ed).
 extern "C" fn on_load() {
+    // mimalloc first: its own constructor may run after this one, and
+    // whichever thread first initialises it is taken for the main thread
+    // (a helper thread started before it corrupted its heap).
+    // SAFETY: no preconditions; idempotent.
+    unsafe { pool::upstream::mi_process_init() };
     pool::init();
     let mut problems = Problems {
         list: [None; MAX_MALFORMED],
@@ -368,14 +390,20 @@ extern "C" fn on_load() {
     if let Some(decay) = settings.decay_ms {
         pool::decay::set_decay_ms(decay);
     }
-    if let Some(path) = settings.stats_file {
+    // The stats file matters only with an interval (nothing is created
+    // otherwise); it is checked now, and each line opens it again.
+    let mut stats_file_error = None;
+    if let (Some(path), Some(1..)) = (settings.stats_file, settings.stats_interval_ms) {
         static mut PATH: [u8; 4096] = [0; 4096];
         // SAFETY: on_load runs once, on the loading thread: the only user
         // of this storage.
         let storage = unsafe { &mut *core::ptr::addr_of_mut!(PATH) };
-        if !c_path(path, storage).is_some_and(pool::report::set_stats_file) {
-            problems.note("ZMQPOOL_STATS_FILE", path);
-        }
+        stats_file_error = match c_path(path, storage) {
+            None => Some((path, libc::ENAMETOOLONG)),
+            Some(c_path) => pool::report::set_stats_file(c_path)
+                .err()
+                .map(|errno| (path, errno)),
+        };
     }
     if let Some(interval) = settings.stats_interval_ms {
         pool::decay::set_stats_interval_ms(interval);
@@ -404,6 +432,14 @@ extern "C" fn on_load() {
                 "zmqpool: ignored malformed {}={} (the default is used)",
                 problem.name,
                 core::str::from_utf8(&problem.value[..problem.len]).unwrap_or("(not UTF-8)"),
+            ));
+        }
+        if let Some((path, errno)) = stats_file_error {
+            let mut text = [0u8; 128];
+            to_stderr(format_args!(
+                "zmqpool: cannot open ZMQPOOL_STATS_FILE={}: {} (statistics go to stderr)",
+                core::str::from_utf8(path).unwrap_or("(not UTF-8)"),
+                error_text(errno, &mut text)
             ));
         }
         if problems.count > MAX_MALFORMED {

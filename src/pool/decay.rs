@@ -106,8 +106,39 @@ pub(crate) fn after_fork_in_child() {
     STATE.store(STOPPED, Ordering::Relaxed);
 }
 
+/// Set while the fork child handler runs: no thread may start then (the
+/// child must stay single-threaded while its records are put right, and
+/// pthread_create is no fork-handler business).
+static SUSPENDED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Suspends (or allows again) starting the helper.
+pub(crate) fn suspend(on: bool) {
+    SUSPENDED.store(on, Ordering::Relaxed);
+}
+
+/// Held by a decay pass while it takes batches out of the depot and frees
+/// them, and by the fork handlers: a child never inherits batches that are
+/// out of the depot but not yet freed.
+static WORK: super::lock::RawLock<()> = super::lock::RawLock::new(());
+
+/// Takes the decay pass lock before a fork.
+pub(crate) fn lock_work() {
+    WORK.lock();
+}
+
+/// Releases it after a fork, in parent and child.
+///
+/// # Safety
+/// [`lock_work`] was called by this thread (or, in a forked child, by the
+/// parent's forking thread) and not undone yet.
+pub(crate) unsafe fn unlock_work() {
+    // SAFETY: by the contract.
+    unsafe { WORK.unlock() };
+}
+
 /// Starts the helper if decay or a statistics interval wants it and it
-/// is not running. Cheap when it is (one load): called on slow paths.
+/// is not running. Cheap when it is (one load): called on slow paths
+/// (a thread's first pool use, depot hand-ins, cache misses).
 #[inline]
 pub(crate) fn ensure_started() {
     if STATE.load(Ordering::Relaxed) == STOPPED {
@@ -115,12 +146,21 @@ pub(crate) fn ensure_started() {
     }
 }
 
-/// For the setters: as ensure_started, with the state read SeqCst.
+/// For the setters: as ensure_started, with the state read SeqCst, and
+/// only once the pool has been used (a process that never makes a message
+/// gets no thread, whatever its settings; the constructor, which applies
+/// the environment's, runs before any).
 fn start_if_stopped() {
-    if STATE.load(Ordering::SeqCst) == STOPPED {
+    if STATE.load(Ordering::SeqCst) == STOPPED && super::record::records().next().is_some() {
         start();
     }
 }
+
+/// Failed thread creations: after one, only every 1024th call tries again
+/// (thread limits, seccomp), so a slow path does not pay a failing
+/// pthread_create each time.
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+static RETRIES: AtomicU64 = AtomicU64::new(0);
 
 /// Whether a setting wants the helper (SeqCst loads: see helper).
 fn wanted() -> bool {
@@ -129,10 +169,11 @@ fn wanted() -> bool {
 
 #[cold]
 fn start() {
-    if !wanted() {
+    if !wanted() || cfg!(miri) || SUSPENDED.load(Ordering::Relaxed) {
         return;
     }
-    if cfg!(miri) {
+    // Relaxed: a back-off heuristic.
+    if FAILURES.load(Ordering::Relaxed) > 0 && RETRIES.fetch_add(1, Ordering::Relaxed) % 1024 != 0 {
         return;
     }
     if STATE
@@ -160,8 +201,10 @@ fn start() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &previous, core::ptr::null_mut());
         if created != 0 {
             // No thread (out of memory or threads): try again later.
+            FAILURES.fetch_add(1, Ordering::Relaxed);
             STATE.store(STOPPED, Ordering::Relaxed);
         } else {
+            FAILURES.store(0, Ordering::Relaxed);
             libc::pthread_setname_np(thread, c"zmqpool-decay".as_ptr());
         }
     }
@@ -189,6 +232,7 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
     unsafe { upstream::mi_thread_init() };
     let mut work = Work::default();
     let mut since_stats = 0u64;
+    let mut idle_ticks = 0u32;
     loop {
         if !wanted() {
             // Nothing to do: the thread ends (a setter starts a new one).
@@ -207,7 +251,16 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
             return core::ptr::null_mut();
         }
         let tick = tick_length(decay_ms(), stats_interval_ms());
-        sleep_ms(tick);
+        // Nothing cached anywhere for a while, nothing to trim, no
+        // statistics to write: wake less often (a burst is then seen up to
+        // 0.75 s later, still released well within 3 s at the default).
+        let quiet = idle_ticks >= 4 && stats_interval_ms() == 0;
+        let sleep = if quiet {
+            tick.max(decay_ms().unwrap_or(0).min(750))
+        } else {
+            tick
+        };
+        sleep_ms(sleep);
         TICK.fetch_add(1, Ordering::Relaxed);
         // Read again after the sleep: a setting changed meanwhile (decay
         // turned off, say) applies from this tick on.
@@ -215,7 +268,13 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
         if let Some(ms) = decay_ms() {
             work.tick(ms.div_ceil(tick));
         }
-        stats::totals(); // samples the per-class peaks
+        let totals = stats::totals(); // also samples the per-class peaks
+        let cached: u64 = totals.classes.iter().map(|class| class.cached_bytes).sum();
+        if cached == 0 && !work.trim_due {
+            idle_ticks = idle_ticks.saturating_add(1);
+        } else {
+            idle_ticks = 0;
+        }
         if interval > 0 {
             since_stats += tick;
             if since_stats >= interval {
@@ -260,16 +319,18 @@ impl Work {
         let mut blocks = 0u64;
         let mut bytes = 0u64;
         if now >= ticks {
-            let (b, n) = depot::release_older(now - ticks, |_, head| {
-                // SAFETY: a chain the depot handed over.
-                unsafe { depot::release_chain(head) }
+            let (b, n) = WORK.with(|_| {
+                depot::release_older(now - ticks, |_, head| {
+                    // SAFETY: a chain the depot handed over.
+                    unsafe { depot::release_chain(head) }
+                })
             });
             blocks += b;
             bytes += n;
         }
         let mut ops = 0u64;
         for record in record::records() {
-            let (b, n, o) = decay_record(record, ticks.max(1) as u32);
+            let (b, n, o) = decay_record(record, ticks.clamp(1, u64::from(u32::MAX)) as u32);
             blocks += b;
             bytes += n;
             ops = ops.wrapping_add(o);

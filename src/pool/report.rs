@@ -171,8 +171,9 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
 
 fn write_decay(out: &mut impl Write, decay: Option<u64>) -> fmt::Result {
     match decay {
+        // As zmqpool_get_decay_ms: 0 never, -1 at once.
         None => out.write_str("0"),
-        Some(0) => out.write_str("\"now\""),
+        Some(0) => out.write_str("-1"),
         Some(ms) => write!(out, "{ms}"),
     }
 }
@@ -233,84 +234,151 @@ impl Write for BufferWriter<'_> {
     }
 }
 
-/// Writes to a file descriptor through a small buffer (no allocation).
-pub struct FdWriter {
-    fd: libc::c_int,
-    buffer: [u8; 4096],
+/// Collects one whole object (one line) in a fixed buffer, written with
+/// one `write()`: lines from several writers appending to one file do not
+/// interleave. No allocation; 32 KiB holds every class's entry.
+pub struct LineWriter {
+    buffer: [u8; LINE_BYTES],
     len: usize,
+    overflow: bool,
 }
 
-impl FdWriter {
-    pub fn new(fd: libc::c_int) -> FdWriter {
-        FdWriter {
-            fd,
-            buffer: [0; 4096],
+const LINE_BYTES: usize = 32 << 10;
+
+impl LineWriter {
+    pub fn new() -> LineWriter {
+        LineWriter {
+            buffer: [0; LINE_BYTES],
             len: 0,
+            overflow: false,
         }
     }
 
-    pub fn flush(&mut self) {
+    /// Writes the line to `fd` if it is writable now (never waits: a full
+    /// pipe on stderr must not stop the decay helper) and fit; false if
+    /// it was not written.
+    pub fn write_to(&self, fd: libc::c_int, wait: bool) -> bool {
+        if self.overflow {
+            return false;
+        }
+        if !wait {
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a zero timeout never blocks.
+            if unsafe { libc::poll(&mut poll, 1, 0) } != 1 || poll.revents & libc::POLLOUT == 0 {
+                return false;
+            }
+        }
         let mut at = 0;
         while at < self.len {
             // SAFETY: writes initialised bytes of our own buffer.
             let done = unsafe {
                 libc::write(
-                    self.fd,
+                    fd,
                     self.buffer[at..].as_ptr() as *const libc::c_void,
                     self.len - at,
                 )
             };
             if done <= 0 {
-                break; // a closed or failing descriptor: give up quietly
+                return false; // a closed or failing descriptor: give up quietly
             }
             at += done as usize;
         }
-        self.len = 0;
+        true
     }
 }
 
-impl Write for FdWriter {
+impl Default for LineWriter {
+    fn default() -> Self {
+        LineWriter::new()
+    }
+}
+
+impl Write for LineWriter {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        for chunk in text.as_bytes().chunks(self.buffer.len()) {
-            if self.len + chunk.len() > self.buffer.len() {
-                self.flush();
-            }
-            self.buffer[self.len..self.len + chunk.len()].copy_from_slice(chunk);
-            self.len += chunk.len();
+        if self.len + text.len() > self.buffer.len() {
+            self.overflow = true;
+            return Ok(());
         }
+        self.buffer[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
+        self.len += text.len();
         Ok(())
     }
 }
 
-/// Prints the object and a newline to `fd`.
-pub fn print_json(fd: libc::c_int) {
-    let mut out = FdWriter::new(fd);
+/// The object and a newline, as one line.
+fn line() -> LineWriter {
+    let mut out = LineWriter::new();
     let _ = write_json(&mut out);
     let _ = out.write_char('\n');
-    out.flush();
+    out
 }
 
-/// Where interval statistics go: stderr, or a file opened at load.
-static STATS_FD: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(2);
+/// Prints the object and a newline to `fd` (at exit, or on request: waits
+/// for the descriptor if it must).
+pub fn print_json(fd: libc::c_int) {
+    line().write_to(fd, true);
+}
 
-/// Sends interval statistics to `path` (appended; opened now).
-pub fn set_stats_file(path: &core::ffi::CStr) -> bool {
-    // SAFETY: a NUL-terminated path; open has no other preconditions.
-    let fd = unsafe {
+/// Where interval statistics go: a path, opened for each line (append,
+/// then closed: a descriptor kept open could be closed by the program and
+/// its number reused for the program's own file), or stderr when unset.
+static STATS_PATH: core::sync::atomic::AtomicPtr<core::ffi::c_char> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// Sends interval statistics to `path` (appended to). Checks now that it
+/// can be opened; Err(errno) if not (stderr is used then).
+pub fn set_stats_file(path: &'static core::ffi::CStr) -> Result<(), libc::c_int> {
+    let fd = open_append(path.as_ptr());
+    if fd < 0 {
+        return Err(crate::msg::errno());
+    }
+    // SAFETY: a descriptor we just opened.
+    unsafe { libc::close(fd) };
+    STATS_PATH.store(path.as_ptr() as *mut core::ffi::c_char, Ordering::Release);
+    Ok(())
+}
+
+fn open_append(path: *const core::ffi::c_char) -> libc::c_int {
+    // SAFETY: a NUL-terminated path that lives forever; open has no other
+    // preconditions.
+    unsafe {
         libc::open(
-            path.as_ptr(),
-            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+            path,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NONBLOCK,
             0o644,
         )
-    };
-    if fd < 0 {
-        return false;
     }
-    STATS_FD.store(fd, Ordering::Relaxed);
-    true
+}
+
+/// Interval lines written and skipped (stderr not writable, or the file
+/// could not be opened).
+static SKIPPED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Interval lines skipped so far.
+pub fn skipped_lines() -> u64 {
+    SKIPPED.load(Ordering::Relaxed)
 }
 
 /// One line of interval statistics (the decay thread).
 pub(crate) fn write_interval() {
-    print_json(STATS_FD.load(Ordering::Relaxed));
+    let line = line();
+    let path = STATS_PATH.load(Ordering::Acquire);
+    let written = if path.is_null() {
+        line.write_to(2, false)
+    } else {
+        let fd = open_append(path);
+        let done = fd >= 0 && line.write_to(fd, false);
+        if fd >= 0 {
+            // SAFETY: the descriptor opened just above.
+            unsafe { libc::close(fd) };
+        }
+        done
+    };
+    if !written {
+        SKIPPED.fetch_add(1, Ordering::Relaxed);
+    }
 }

@@ -303,11 +303,12 @@ pub fn in_use_bytes(class: usize, per: &ClassTotals) -> u64 {
     }
 }
 
-/// The highest in-use bytes seen per class, sampled at every cache miss
-/// of the class (in-use bytes grow past what the thread lists hold only
-/// through misses), every snapshot and every tick of the decay thread: a
-/// peak is missed by at most what the lists held at the time. An exact
-/// peak would cost an atomic maximum per allocation.
+/// The highest in-use bytes seen per class, sampled at every 16th cache
+/// miss of a class on a thread (in-use bytes grow past what the thread
+/// lists hold only through misses), every snapshot and every tick of the
+/// decay thread: a peak is missed by at most what the lists held at the
+/// time plus 15 blocks per thread. An exact peak would cost an atomic
+/// maximum per allocation.
 static PEAKS: [AtomicU64; COUNT] = [const { AtomicU64::new(0) }; COUNT];
 
 /// Samples the in-use bytes of one class (on a cache miss: a slow path,

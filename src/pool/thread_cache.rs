@@ -225,6 +225,11 @@ fn pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) -> *mut FreeB
     block
 }
 
+/// Every this many misses of a class a thread samples the class's peak
+/// in-use bytes (a pass over every thread's counters: on every miss it
+/// would cost O(threads) per message in a burst that misses throughout).
+const PEAK_SAMPLE_MISSES: u64 = 16;
+
 /// A block of `class` for a thread whose list is empty: a batch from the
 /// depot, else a fresh block upstream (a miss).
 fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) -> *mut Header {
@@ -234,8 +239,13 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
     }
     let (head, taken) = depot::take(class);
     if head.is_null() {
+        let misses = record.counters.class_misses[class.0].load(Ordering::Relaxed) + 1;
         bump(&record.counters.class_misses[class.0], 1);
-        stats::note_class_peak(class);
+        if misses % PEAK_SAMPLE_MISSES == 0 {
+            stats::note_class_peak(class);
+        }
+        // A miss is a slow path: where a forked child's helper restarts.
+        super::decay::ensure_started();
         return upstream_alloc(class.size(), false);
     }
     lists[class.0] = head;

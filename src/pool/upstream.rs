@@ -5,7 +5,7 @@
 
 #[cfg(not(miri))]
 pub(crate) use libmimalloc_sys::{
-    mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned,
+    mi_collect, mi_free, mi_malloc_aligned, mi_process_init, mi_thread_init, mi_zalloc_aligned,
 };
 
 #[cfg(miri)]
@@ -49,9 +49,13 @@ mod stand_in {
     /// # Safety
     /// None.
     pub(crate) unsafe fn mi_thread_init() {}
+
+    /// # Safety
+    /// None.
+    pub(crate) unsafe fn mi_process_init() {}
 }
 
 #[cfg(miri)]
 pub(crate) use stand_in::{
-    mi_collect, mi_free, mi_malloc_aligned, mi_thread_init, mi_zalloc_aligned,
+    mi_collect, mi_free, mi_malloc_aligned, mi_process_init, mi_thread_init, mi_zalloc_aligned,
 };
