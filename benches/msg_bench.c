@@ -18,6 +18,7 @@
  *                 a size header; same-thread only, since cross-thread
  *                 release is undefined behaviour there)
  * Touch = write the first and last byte of the body.
+ * MSG_BENCH_PIN=1 pins the threads (see pin_to).
  * Prints one line: "ns_per_msg N" or, for burst, "rss_kib start peak after_trim". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -187,10 +188,26 @@ static void ignore_free (void *data, void *hint)
     (void) hint;
 }
 
+/* MSG_BENCH_PIN=1: the calling thread runs on `cpu` only (the producer or
+ * the same-thread loop on CPU 0, the consumer on CPU 1). On this 2-core
+ * machine the scheduler otherwise moves the two threads, and a run measures
+ * where they landed (the floor itself moved between 5 and 70 ns). */
+static void pin_to (int cpu)
+{
+    const char *pin = getenv ("MSG_BENCH_PIN");
+    cpu_set_t set;
+    if (!pin || strcmp (pin, "1") != 0)
+        return;
+    CPU_ZERO (&set);
+    CPU_SET (cpu, &set);
+    pthread_setaffinity_np (pthread_self (), sizeof set, &set);
+}
+
 static void *consumer (void *arg)
 {
     long taken = 0;
     (void) arg;
+    pin_to (1);
     while (taken < ring_total) {
         long tail = atomic_load_explicit (&ring_tail, memory_order_acquire);
         while (taken < tail) {
@@ -286,6 +303,7 @@ int main (int argc, char **argv)
     size = (size_t) strtoul (argv[3], NULL, 10);
     iters = argc > 4 ? strtol (argv[4], NULL, 10) : 100000;
     choose (impl);
+    pin_to (0);
     impl_kind = strcmp (impl, "mimalloc") == 0 ? 1
                 : strcmp (impl, "pmr") == 0    ? 2
                                                : 0;

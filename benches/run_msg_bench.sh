@@ -11,7 +11,11 @@ MIMALLOC=$(ls /usr/lib/*/libmimalloc.so.2 2>/dev/null | head -1 || true)
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1 || true)
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-iters_for() { if [ "$1" -ge 65536 ]; then echo 100000; else echo 1000000; fi; }
+# Threads pinned (producer or same-thread loop on CPU 0, consumer on CPU 1).
+export MSG_BENCH_PIN=${MSG_BENCH_PIN:-1}
+# 1,000,000 messages a run (0.02-0.1 s for zmqpool and the floor); the
+# baselines that take microseconds per large message get 100,000.
+iters_for() { if [ "$1" -ge 65536 ] && [ "${2:-}" = slow ]; then echo 100000; else echo 1000000; fi; }
 run() { "$@" | awk '{print $2}'; }
 
 echo "== 1. same thread: zmq_msg_init_size + touch + zmq_msg_close (ns/msg, median of $RUNS)"
@@ -34,13 +38,13 @@ for mode in handoff handoff-data; do
   echo "-- $mode ($([ $mode = handoff ] && echo zmq_msg_init_size || echo 'zmq_msg_init_data on a caller buffer'))"
   printf '%8s %9s %9s %9s %9s %9s | %9s %11s\n' size zmqpool libzmq "+mimalloc" "+jemalloc" floor "x best" "x over floor"
   for size in $SIZES; do
-    n=$(iters_for "$size"); z=""; l=""; lm=""; lj=""; f=""
+    n=$(iters_for "$size"); ns=$(iters_for "$size" slow); z=""; l=""; lm=""; lj=""; f=""
     for _ in $(seq "$RUNS"); do
       f+="$(run "$BIN" handoff-floor libzmq "$size" "$n") "
       z+="$(run "$BIN" $mode zmqpool "$size" "$n") "
-      l+="$(run "$BIN" $mode libzmq "$size" "$n") "
-      [ -n "$MIMALLOC" ] && lm+="$(LD_PRELOAD=$MIMALLOC run "$BIN" $mode libzmq "$size" "$n") "
-      [ -n "$JEMALLOC" ] && lj+="$(LD_PRELOAD=$JEMALLOC run "$BIN" $mode libzmq "$size" "$n") "
+      l+="$(run "$BIN" $mode libzmq "$size" "$ns") "
+      [ -n "$MIMALLOC" ] && lm+="$(LD_PRELOAD=$MIMALLOC run "$BIN" $mode libzmq "$size" "$ns") "
+      [ -n "$JEMALLOC" ] && lj+="$(LD_PRELOAD=$JEMALLOC run "$BIN" $mode libzmq "$size" "$ns") "
     done
     mz=$(printf '%s\n' $z | median); ml=$(printf '%s\n' $l | median)
     mm=$(printf '%s\n' ${lm:-nan} | median); mj=$(printf '%s\n' ${lj:-nan} | median)

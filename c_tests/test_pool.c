@@ -433,7 +433,13 @@ static void settings_take_suffixes_and_conf_and_report_mistakes (void)
     CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_MAX_CACHED_BYTES=12X", "--child",
                       "ignored malformed ZMQPOOL_MAX_CACHED_BYTES=12X"));
     CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_MAX_CACHED_BYTES=12X", "--child",
+                      "depot cap 1073741824 bytes"));
+    /* The default cap follows decay: 1 GiB while idle blocks decay, 64 MiB
+     * with decay off; a cap the user sets holds either way. */
+    CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_DECAY_MS=0", "--child",
                       "depot cap 67108864 bytes"));
+    CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_DECAY_MS=0 ZMQPOOL_MAX_CACHED_BYTES=2G",
+                      "--child", "depot cap 2147483648 bytes"));
     CHECK (run_child ("ZMQPOOL_CONF=max_cached=lots,nonsense,verbose=1", "--child",
                       "ignored malformed ZMQPOOL_CONF=nonsense"));
     /* A malformed item is quoted whole, key and value. */

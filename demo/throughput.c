@@ -12,7 +12,15 @@
  *
  * usage: throughput TRANSPORT SIZE COUNT [init_size|send|send-floor]
  *        (TRANSPORT: inproc | tcp | ipc)
- * prints: msgs_per_sec */
+ * prints: msgs_per_sec
+ *
+ * THR_WARMUP=N: the clock starts at the receiver's N-th message, not the
+ * first: the steady state, once the queue (2,000 messages between the two
+ * high-water marks) has filled and its bodies have been recycled, rather
+ * than the first touch of fresh memory (COUNT includes the N).
+ * THR_PIN=1: the sender runs on CPU 0 and the receiver on CPU 1 (on a
+ * 2-core machine the scheduler otherwise moves them, and a run measures
+ * where they landed). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -58,9 +66,23 @@ static void die (const char *what)
     exit (1);
 }
 
+/* Pins the calling thread to one CPU when THR_PIN=1 (a no-op otherwise or
+ * when the CPU does not exist). */
+static void pin_to (int cpu)
+{
+    const char *pin = getenv ("THR_PIN");
+    cpu_set_t set;
+    if (!pin || strcmp (pin, "1") != 0 || cpu >= CPU_SETSIZE)
+        return;
+    CPU_ZERO (&set);
+    CPU_SET (cpu, &set);
+    pthread_setaffinity_np (pthread_self (), sizeof set, &set);
+}
+
 static void *send_all (void *arg)
 {
     struct sender_args *args = (struct sender_args *) arg;
+    pin_to (0);
     void *push = zmq_socket (args->context, ZMQ_PUSH);
     int hwm = 1000;
     long i;
@@ -124,7 +146,7 @@ int main (int argc, char **argv)
     pthread_t sender;
     void *pull;
     int hwm = 1000;
-    long i;
+    long i, warmup;
     double seconds;
     if (argc != 4 && argc != 5) {
         fprintf (stderr, "usage: %s inproc|tcp|ipc SIZE COUNT [init_size|send|send-floor]\n",
@@ -158,6 +180,12 @@ int main (int argc, char **argv)
     zmq_getsockopt (pull, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_size);
     args.endpoint = endpoint;
 
+    warmup = getenv ("THR_WARMUP") ? strtol (getenv ("THR_WARMUP"), NULL, 10) : 0;
+    if (warmup < 0 || warmup >= args.count - 1) {
+        fprintf (stderr, "throughput: THR_WARMUP must be below COUNT - 1\n");
+        return 2;
+    }
+    pin_to (1);
     if (pthread_create (&sender, NULL, send_all, &args) != 0)
         return 1;
     for (i = 0; i < args.count; i++) {
@@ -165,7 +193,7 @@ int main (int argc, char **argv)
         zmq_msg_init (&msg);
         if (zmq_msg_recv (&msg, pull, 0) < 0)
             die ("zmq_msg_recv");
-        if (i == 0)
+        if (i == warmup)
             clock_gettime (CLOCK_MONOTONIC, &start);
         if (zmq_msg_size (&msg) != args.size)
             die ("wrong size");
@@ -181,6 +209,6 @@ int main (int argc, char **argv)
     zmq_ctx_term (args.context);
     seconds = (double) (end.tv_sec - start.tv_sec)
               + (double) (end.tv_nsec - start.tv_nsec) / 1e9;
-    printf ("%.0f\n", (double) (args.count - 1) / seconds);
+    printf ("%.0f\n", (double) (args.count - 1 - warmup) / seconds);
     return 0;
 }

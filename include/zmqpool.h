@@ -441,7 +441,9 @@ int zmqpool_get_backend(void);
 
 /**
  * Sets the cap on bytes kept for reuse in the shared depot (also
- * `ZMQPOOL_MAX_CACHED_BYTES`); 0 keeps nothing beyond the thread caches.
+ * `ZMQPOOL_MAX_CACHED_BYTES`; default 1 GiB while decay is on, since idle
+ * blocks go back after the decay time anyway, and 64 MiB with decay off);
+ * 0 keeps nothing beyond the thread caches.
  */
 void zmqpool_set_max_cached_bytes(size_t bytes);
 

@@ -17,7 +17,7 @@ pub use zmtp::*;
 macro_rules! pass {
     ($function:ident ( $($arg:expr),* )) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
-            crate::pool::count(crate::pool::stats::Event::PassedThroughLayout);
+            crate::pool::count_cold(crate::pool::stats::Event::PassedThroughLayout);
             // SAFETY: libzmq's function with the caller's own arguments,
             // under the same contract as this function's.
             return unsafe { (real.$function)($($arg),*) };
@@ -30,7 +30,7 @@ macro_rules! pass {
 macro_rules! pass_draft {
     ($function:ident ( $($arg:expr),* ), $failed:expr) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
-            crate::pool::count(crate::pool::stats::Event::PassedThroughLayout);
+            crate::pool::count_cold(crate::pool::stats::Event::PassedThroughLayout);
             return match real.$function {
                 // SAFETY: as in pass!.
                 Some(function) => unsafe { function($($arg),*) },
@@ -72,6 +72,21 @@ unsafe fn with_message<R>(
         // SAFETY: non-null and aligned; the caller vouches for the rest.
         return body(unsafe { &mut *msg });
     }
+    // SAFETY: forwarded from the caller; non-null.
+    unsafe { with_unaligned_message(msg, body) }
+}
+
+/// [`with_message`] for a misaligned pointer, out of line: the aligned case
+/// then inlines `body` once, with no 64-byte copy around it.
+///
+/// # Safety
+/// As for [`with_message`]; `msg` is non-null.
+#[cold]
+#[inline(never)]
+unsafe fn with_unaligned_message<R>(
+    msg: *mut Msg,
+    body: impl FnOnce(&mut Msg) -> Result<R, Errno>,
+) -> Result<R, Errno> {
     // SAFETY: the caller vouches for the 64 bytes; read and written back
     // without assuming alignment. The copy holds the same pointers, which
     // stay valid wherever the 64 bytes live (a message has no pointer into
@@ -643,7 +658,9 @@ pub extern "C" fn zmqpool_get_backend() -> c_int {
 }
 
 /// Sets the cap on bytes kept for reuse in the shared depot (also
-/// `ZMQPOOL_MAX_CACHED_BYTES`); 0 keeps nothing beyond the thread caches.
+/// `ZMQPOOL_MAX_CACHED_BYTES`; default 1 GiB while decay is on, since idle
+/// blocks go back after the decay time anyway, and 64 MiB with decay off);
+/// 0 keeps nothing beyond the thread caches.
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_set_max_cached_bytes(bytes: usize) {
     crate::pool::depot::set_max_cached_bytes(bytes);

@@ -80,6 +80,7 @@ pub(crate) fn init(msg: &mut Msg) {
 /// holding both the content block and the body (a zclmsg). The body is
 /// left uninitialised, as in libzmq. On failure the message is left empty
 /// (closable), whatever it held before: libzmq leaves a stale type byte.
+#[inline(always)]
 pub(crate) fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
     // Only the fields libzmq's init_size sets are written (the inline
     // bytes are the caller's to fill): this is the hottest call there is.
@@ -201,37 +202,61 @@ unsafe fn release_reference(msg: &Msg, content: *mut Content) -> bool {
 /// invalid); its pointers are not otherwise in use.
 #[inline(always)]
 pub(crate) unsafe fn close(msg: &mut Msg) -> Result<()> {
-    // The hottest case, checked first and inline: an unshared zclmsg (a
-    // zmqpool body, an init_data block, a decoder frame) with no metadata
-    // and no long group.
-    if msg.kind == Kind::Zclmsg as u8
-        && msg.metadata.is_null()
-        && msg.flags & flags::SHARED == 0
-        && msg.group.kind != GROUP_TYPE_LONG
-    {
-        let content = msg.content();
-        // SAFETY: a zclmsg has a live content block (M2), and this message
-        // holds the only reference to it (M3).
-        let (ffn, data, hint) = unsafe { ((*content).ffn, (*content).data, (*content).hint) };
-        match Body::of(ffn) {
-            // SAFETY: our own block, last reference (M3, B1).
-            Body::Pool => unsafe { body::release_pool_block(content) },
-            kind => {
-                if !kind.is_zmqpool() {
-                    pool::count(Event::LibzmqMessage);
-                }
-                if let Some(ffn) = ffn {
-                    // SAFETY: the last reference (M3): the release function
-                    // runs once and frees the content block too (M4, B1).
-                    unsafe { ffn(data, hint) }
-                }
+    // The hot cases, checked first and inline, for messages without
+    // metadata or a long group: a zmqpool body, then a message without a
+    // content block. Everything else is out of line.
+    const VSM: u8 = Kind::Vsm as u8;
+    const DELIMITER: u8 = Kind::Delimiter as u8;
+    const CMSG: u8 = Kind::Cmsg as u8;
+    const JOIN: u8 = Kind::Join as u8;
+    const LEAVE: u8 = Kind::Leave as u8;
+    if msg.metadata.is_null() && msg.group.kind != GROUP_TYPE_LONG {
+        if msg.kind == Kind::Zclmsg as u8 && msg.flags & flags::SHARED == 0 {
+            let content = msg.content();
+            // SAFETY: a zclmsg has a live content block (M2).
+            if Body::of(unsafe { (*content).ffn }) == Body::Pool {
+                // SAFETY: our own block, and this unshared message holds
+                // its only reference (M3, B1).
+                unsafe { body::release_pool_block(content) };
+                msg.kind = 0;
+                return Ok(());
             }
+            // SAFETY: forwarded from the caller; an unshared zclmsg
+            // without metadata or long group.
+            return unsafe { close_unshared_zclmsg(msg) };
         }
-        msg.kind = 0;
-        return Ok(());
+        // Inline body, constant data, delimiter, join/leave: nothing to
+        // release.
+        if matches!(msg.kind, VSM | DELIMITER | CMSG | JOIN | LEAVE) {
+            msg.kind = 0;
+            return Ok(());
+        }
     }
     // SAFETY: forwarded from the caller.
     unsafe { close_general(msg) }
+}
+
+/// [`close`] for an unshared zclmsg without metadata or long group whose
+/// body is not a plain pool block (init_data, a decoder frame, libzmq's).
+///
+/// # Safety
+/// As for [`close`], and `msg` is such a message.
+#[inline(never)]
+unsafe fn close_unshared_zclmsg(msg: &mut Msg) -> Result<()> {
+    let content = msg.content();
+    // SAFETY: a zclmsg has a live content block (M2), and this message
+    // holds the only reference to it (M3).
+    let (ffn, data, hint) = unsafe { ((*content).ffn, (*content).data, (*content).hint) };
+    if !Body::of(ffn).is_zmqpool() {
+        pool::count(Event::LibzmqMessage);
+    }
+    if let Some(ffn) = ffn {
+        // SAFETY: the last reference (M3): the release function runs once
+        // and frees the content block too (M4, B1).
+        unsafe { ffn(data, hint) }
+    }
+    msg.kind = 0;
+    Ok(())
 }
 
 /// [`close`] for every other kind of message.

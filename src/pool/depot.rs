@@ -4,10 +4,11 @@
 //! A batch is a chain of free blocks linked through their first word; the
 //! first block of a batch also holds the link to the next batch and the
 //! batch's length. Threads move whole batches, so the lock is taken once per
-//! batch (up to 64 blocks or 1 MiB), not per block.
+//! batch (up to 64 blocks or 4 MiB), not per block.
 //!
 //! Bound: the depot holds at most `ZMQPOOL_MAX_CACHED_BYTES` (default
-//! 64 MiB) in total; a batch that would exceed it is returned upstream.
+//! 1 GiB while decay is on, 64 MiB with decay off) in total; a batch that
+//! would exceed it is returned upstream.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -118,20 +119,40 @@ static CLASS_BYTES: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT
 pub fn class_cached_bytes(class: SizeClass) -> usize {
     CLASS_BYTES[class.0].load(Ordering::Relaxed)
 }
-static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_CACHED_BYTES);
+/// The cap set by the user, or AUTO.
+static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(AUTO);
+const AUTO: usize = usize::MAX;
 
-const DEFAULT_MAX_CACHED_BYTES: usize = 64 << 20;
+/// The default cap while decay is on: idle blocks go back upstream after
+/// the decay time whatever the cap, so the cap only bounds what a busy
+/// process keeps for reuse, and it must hold a busy process's working set.
+/// A pipe of libzmq's default depth (1,000 messages each way) of 256 KiB
+/// messages keeps 640 MiB in flight; a 64 MiB cap sent most of those
+/// blocks back to mimalloc and took them again, at a page fault each
+/// (a 256-deep hand-off of 256 KiB messages missed 20% of the time).
+pub(crate) const DEFAULT_MAX_CACHED_BYTES: usize = 1 << 30;
+/// The default cap with decay off (`ZMQPOOL_DECAY_MS=0`): the depot is
+/// then the only bound on what stays after a burst.
+pub(crate) const DEFAULT_MAX_CACHED_BYTES_NO_DECAY: usize = 64 << 20;
 
 /// The cap on bytes held in the depot (`ZMQPOOL_MAX_CACHED_BYTES`, read at
-/// load, or `zmqpool_set_max_cached_bytes`).
+/// load, or `zmqpool_set_max_cached_bytes`); by default 1 GiB while decay
+/// is on, 64 MiB with decay off.
 pub fn max_cached_bytes() -> usize {
     // Relaxed: a standalone setting.
-    MAX_CACHED_BYTES.load(Ordering::Relaxed)
+    match MAX_CACHED_BYTES.load(Ordering::Relaxed) {
+        AUTO if super::decay::decay_ms().is_none() => DEFAULT_MAX_CACHED_BYTES_NO_DECAY,
+        AUTO => DEFAULT_MAX_CACHED_BYTES,
+        cap => cap,
+    }
 }
 
 /// Sets the cap; the depot is trimmed to it at the next hand-in.
+/// `usize::MAX` means no cap at all.
 pub fn set_max_cached_bytes(cap: usize) {
-    MAX_CACHED_BYTES.store(cap, Ordering::Relaxed);
+    // Any cap the user sets holds as set; AUTO itself is one byte short of
+    // no cap, which it then means in effect.
+    MAX_CACHED_BYTES.store(if cap == AUTO { AUTO - 1 } else { cap }, Ordering::Relaxed);
 }
 
 /// Bytes currently held in the depot.
@@ -159,6 +180,8 @@ pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
         return;
     }
     CLASS_BYTES[class.0].fetch_add(bytes, Ordering::Relaxed);
+    // SAFETY: forwarded from the caller: a chain of `len` blocks we own.
+    unsafe { write_batch_index(class, head, len) };
     // SAFETY: forwarded from the caller; the stack is ours under the lock.
     CLASSES[class.0].with(|stack| unsafe { stack.push_batch(head, len) });
 }
@@ -179,6 +202,64 @@ pub(super) unsafe fn unlock_all() {
     for class in CLASSES.iter().rev() {
         // SAFETY: locked by lock_all, by the contract.
         unsafe { class.unlock() };
+    }
+}
+
+/// Classes from this size on get a batch index (see [`write_batch_index`]):
+/// their blocks lie at least this far apart, where the hardware prefetchers
+/// no longer bring the next block in.
+const INDEXED_FROM: usize = 4096;
+/// Blocks a batch index lists (the first ones of the batch).
+const INDEXED_BLOCKS: usize = 64;
+/// Words of a batch head before its index: the FreeBlock fields.
+const INDEX_AT_WORD: usize = core::mem::size_of::<FreeBlock>() / 8;
+const _: () = assert!((INDEX_AT_WORD + INDEXED_BLOCKS) * 8 <= INDEXED_FROM);
+
+/// Writes the addresses of the first blocks of a batch into its head
+/// block, after the FreeBlock fields, for [`prefetch_batch`]. The thread
+/// handing the batch in freed these blocks itself, so walking the chain
+/// here costs little; the thread that takes the batch can then ask for all
+/// of them at once instead of waiting for each block's link in turn.
+///
+/// # Safety
+/// `head` starts a chain of `len` free blocks of `class`, owned by the caller.
+unsafe fn write_batch_index(class: SizeClass, head: *mut FreeBlock, len: usize) {
+    if class.size() < INDEXED_FROM {
+        return;
+    }
+    let index = (head as *mut *mut FreeBlock).wrapping_add(INDEX_AT_WORD);
+    let mut block = head;
+    for slot in 0..len.min(INDEXED_BLOCKS) {
+        // SAFETY: the head block has class.size() >= INDEXED_FROM payload
+        // bytes, which hold the FreeBlock fields and INDEXED_BLOCKS words
+        // (asserted above); `block` walks the caller's chain of `len`.
+        unsafe {
+            index.add(slot).write(block);
+            block = (*block).next;
+        }
+    }
+}
+
+/// Prefetches (for writing) the first blocks of a batch just taken, from
+/// the index [`write_batch_index`] left in its head: a list of large blocks
+/// then arrives at the allocating thread's cache together rather than one
+/// cross-core miss per allocation. The head's own line is needed anyway;
+/// the addresses are only hints (a prefetch never faults).
+///
+/// # Safety
+/// `head` is null or the first block of a batch of `len` blocks of `class`
+/// just taken with [`take`] and still owned by the caller.
+pub(super) unsafe fn prefetch_batch(class: SizeClass, head: *mut FreeBlock, len: usize) {
+    if class.size() < INDEXED_FROM || head.is_null() {
+        return;
+    }
+    let index = (head as *const *const u8).wrapping_add(INDEX_AT_WORD);
+    for slot in 1..len.min(INDEXED_BLOCKS) {
+        // SAFETY: by the contract, `head` is a live block of `class`
+        // (payload at least INDEXED_FROM bytes, so the slot is inside it);
+        // put() wrote this slot for every batch of an indexed class with
+        // more than `slot` blocks.
+        super::prefetch_for_write(unsafe { index.add(slot).read() });
     }
 }
 
