@@ -342,6 +342,7 @@ pub(crate) fn count(event: stats::Event) {
 
 /// [`count`] out of line, for events of cold paths (a call passed through
 /// to libzmq): the hot function that has one keeps no stack frame for it.
+#[cfg(feature = "capi")]
 #[cold]
 #[inline(never)]
 pub(crate) fn count_cold(event: stats::Event) {
