@@ -62,6 +62,7 @@ impl Body {
 
 /// A pool message's content block, with `size` body bytes after it; null
 /// when memory is exhausted or the size cannot be represented.
+#[inline(always)]
 pub(crate) fn new_pool_message(size: usize) -> *mut Content {
     let Some(total) = size.checked_add(BODY_OFFSET) else {
         return core::ptr::null_mut();
@@ -94,7 +95,7 @@ pub(crate) fn new_pool_message(size: usize) -> *mut Content {
 #[inline(always)]
 pub(crate) unsafe fn release_pool_block(content: *mut Content) {
     // SAFETY: the content block is the start of the pool block (B1).
-    unsafe { pool::dealloc(content as *mut u8) }
+    unsafe { pool::dealloc_inline(content as *mut u8) }
 }
 
 /// Content release function of [`Body::Pool`]: the hint is the pool block
