@@ -64,10 +64,25 @@ impl Body {
 /// when memory is exhausted or the size cannot be represented.
 #[inline(always)]
 pub(crate) fn new_pool_message(size: usize) -> *mut Content {
+    new_pool_message_with(size, false)
+}
+
+/// [`new_pool_message`] for a body the caller fills whole (`zmq_send`,
+/// `zmq_msg_init_buffer`; see `pool::alloc_counted_copy`).
+pub(crate) fn new_pool_message_for_copy(size: usize) -> *mut Content {
+    new_pool_message_with(size, true)
+}
+
+#[inline(always)]
+fn new_pool_message_with(size: usize, copy: bool) -> *mut Content {
     let Some(total) = size.checked_add(BODY_OFFSET) else {
         return core::ptr::null_mut();
     };
-    let block = pool::alloc_counted(total, Event::MessagePooled);
+    let block = if copy {
+        pool::alloc_counted_copy(total, Event::MessagePooled)
+    } else {
+        pool::alloc_counted(total, Event::MessagePooled)
+    };
     if block.is_null() {
         return core::ptr::null_mut();
     }

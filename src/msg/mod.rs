@@ -82,6 +82,12 @@ pub(crate) fn init(msg: &mut Msg) {
 /// (closable), whatever it held before: libzmq leaves a stale type byte.
 #[inline(always)]
 pub(crate) fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
+    init_size_with(msg, size, false)
+}
+
+/// [`init_size`]; `copy`: the caller fills the whole body.
+#[inline(always)]
+fn init_size_with(msg: &mut Msg, size: usize, copy: bool) -> Result<()> {
     // Only the fields libzmq's init_size sets are written (the inline
     // bytes are the caller's to fill): this is the hottest call there is.
     msg.metadata = core::ptr::null_mut();
@@ -94,7 +100,11 @@ pub(crate) fn init_size(msg: &mut Msg, size: usize) -> Result<()> {
         pool::count(Event::MessageInline);
         return Ok(());
     }
-    let content = body::new_pool_message(size);
+    let content = if copy {
+        body::new_pool_message_for_copy(size)
+    } else {
+        body::new_pool_message(size)
+    };
     if content.is_null() {
         *msg = EMPTY;
         return Err(Errno(libc::ENOMEM));
@@ -113,7 +123,7 @@ pub(crate) unsafe fn init_buffer(msg: &mut Msg, buf: *const c_void, size: usize)
         *msg = EMPTY;
         return Err(Errno(libc::EINVAL));
     }
-    init_size(msg, size)?;
+    init_size_with(msg, size, true)?;
     if size != 0 {
         // SAFETY: the caller vouches for `buf`; init_size gave `msg` a body
         // of exactly `size` writable bytes (M2) that cannot overlap caller

@@ -128,6 +128,9 @@ const _: () = assert!(size_class::COUNT < ORIGIN_SYSTEM as usize);
 
 const ORIGIN_MIMALLOC: u64 = 0xFE;
 const ORIGIN_SYSTEM: u64 = 0xFF;
+/// Stamp bit: the block's user fills it whole (a copy: `zmq_send`,
+/// `zmq_msg_init_buffer`); see `thread_cache::COPY_LIMITS`.
+const STAMP_COPY: u64 = 1 << 8;
 
 impl Origin {
     fn encode(self) -> u64 {
@@ -309,6 +312,22 @@ pub(crate) fn alloc_counted(size: usize, event: stats::Event) -> *mut u8 {
         return core::ptr::null_mut();
     }
     thread_cache::alloc_counted(size, event)
+}
+
+/// [`alloc_counted`] for a body its caller fills whole (a copy): marked so,
+/// its block goes round in short batches when it is freed, and comes back
+/// while the copy it held is still in the writer's cache (see
+/// `thread_cache::COPY_LIMITS`).
+#[inline(always)]
+pub(crate) fn alloc_counted_copy(size: usize, event: stats::Event) -> *mut u8 {
+    let ptr = alloc_counted(size, event);
+    if !ptr.is_null() {
+        let header = header_of(ptr);
+        // SAFETY: a live block from alloc, whose header we own until it is
+        // handed out; only the spare stamp bit changes.
+        unsafe { (*header).stamp |= STAMP_COPY };
+    }
+    ptr
 }
 
 /// Unit tests only: the calling thread's next allocations fail (ENOMEM).
