@@ -223,7 +223,7 @@ const _: () = assert!((INDEX_AT_WORD + INDEXED_BLOCKS) * 8 <= INDEXED_FROM);
 ///
 /// # Safety
 /// `head` starts a chain of `len` free blocks of `class`, owned by the caller.
-unsafe fn write_batch_index(class: SizeClass, head: *mut FreeBlock, len: usize) {
+pub(super) unsafe fn write_batch_index(class: SizeClass, head: *mut FreeBlock, len: usize) {
     if class.size() < INDEXED_FROM {
         return;
     }

@@ -273,3 +273,83 @@ fn upstream_option_indices_name_the_intended_options() {
     let eager = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT) };
     assert!(eager == 2 || eager == 0, "arena_eager_commit {eager}");
 }
+
+/// A batch of a large class carries the addresses of its blocks in its
+/// head (the index the taking thread prefetches from), in chain order.
+#[test]
+fn a_large_batch_indexes_its_blocks_in_its_head() {
+    let size = 45_000;
+    let class = size_class::SizeClass::of(size).expect("a class");
+    let blocks: Vec<*mut u8> = (0..5).map(|_| alloc(size)).collect();
+    assert!(blocks.iter().all(|b| !b.is_null()));
+    // Chain the blocks by hand (as a thread's list holds them) and hand the
+    // chain in as one batch.
+    let headers: Vec<*mut depot::FreeBlock> = blocks
+        .iter()
+        .map(|&b| header_of(b) as *mut depot::FreeBlock)
+        .collect();
+    for (i, &h) in headers.iter().enumerate() {
+        let next = headers.get(i + 1).copied().unwrap_or(core::ptr::null_mut());
+        // SAFETY: each block is live and ours; as freed blocks they are
+        // chained through their first word.
+        unsafe { (*h).next = next };
+    }
+    // What put() does to every batch it takes in (not through the depot
+    // itself: another test's thread could take the batch in between).
+    // SAFETY: a chain of 5 live blocks of `class` we own.
+    unsafe { depot::write_batch_index(class, headers[0], headers.len()) };
+    let head = headers[0];
+    let index = (head as *const *mut depot::FreeBlock).wrapping_add(4);
+    for (slot, &h) in headers.iter().enumerate() {
+        // SAFETY: the head is a live block of over 4 KiB we own; the index
+        // lies within its first 544 bytes.
+        assert_eq!(unsafe { index.add(slot).read() }, h, "slot {slot}");
+    }
+    // SAFETY: we own the chain.
+    unsafe { depot::release_chain(head) };
+}
+
+/// Blocks filled whole by a copy go to the depot in batches of at most
+/// 1 MiB; blocks from a plain allocation of the same class stay in the
+/// thread's list up to 4 MiB.
+#[test]
+fn copied_blocks_go_round_in_short_batches() {
+    with_backend(Backend::Pool, || {
+        // A class no other test uses, emptied first: every allocation below
+        // is then fresh, and the thread's list holds only what it frees.
+        let size = 200_000;
+        let class = size_class::SizeClass::of(size).unwrap();
+        let held_after = |make: &dyn Fn() -> *mut u8| {
+            thread_cache::flush_current_thread();
+            loop {
+                let (head, _) = depot::take(class);
+                if head.is_null() {
+                    break;
+                }
+                // SAFETY: take handed the batch to us.
+                unsafe { depot::release_chain(head) };
+            }
+            let blocks: Vec<*mut u8> = (0..8).map(|_| make()).collect();
+            assert_eq!(thread_cache::cached_in_current_thread(), 0);
+            for &b in &blocks {
+                // SAFETY: live blocks from alloc, released once.
+                unsafe { dealloc(b) };
+            }
+            let held = thread_cache::cached_in_current_thread();
+            thread_cache::flush_current_thread();
+            held
+        };
+        let held_plain = held_after(&|| alloc(size));
+        let held_copies = held_after(&|| alloc_counted_copy(size, stats::Event::MessagePooled));
+        let block = (class.size() + HEADER_SIZE) as u64;
+        assert_eq!(
+            held_plain,
+            8 * block,
+            "8 plain blocks stay in the thread's list"
+        );
+        assert!(
+            held_copies <= (1 << 20),
+            "copies held {held_copies} bytes, over 1 MiB"
+        );
+    });
+}
