@@ -98,7 +98,7 @@ def targets(s, sizes, runs):
 
 
 def svg_chart(s, sizes, path, bench="thr"):
-    width, height, left, right, top, bottom = 760, 420, 70, 170, 30, 50
+    width, height, left, right, top, bottom = 880, 420, 70, 240, 30, 50
     values = [s[k][0] for k in s if k[0] == bench]
     ymax = max(values) * 1.1
     ymin = min(values) / 1.5

@@ -17,12 +17,20 @@ pub use zmtp::*;
 macro_rules! pass {
     ($function:ident ( $($arg:expr),* )) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
-            crate::pool::count_cold(crate::pool::stats::Event::PassedThroughLayout);
             // SAFETY: libzmq's function with the caller's own arguments,
             // under the same contract as this function's.
-            return unsafe { (real.$function)($($arg),*) };
+            return passed_through(move || unsafe { (real.$function)($($arg),*) });
         }
     };
+}
+
+/// Counts a call passed through to libzmq and makes it, out of line: the
+/// function that passes keeps no stack frame for this cold path.
+#[cold]
+#[inline(never)]
+fn passed_through<R>(call: impl FnOnce() -> R) -> R {
+    crate::pool::count(crate::pool::stats::Event::PassedThroughLayout);
+    call()
 }
 
 /// [`pass!`] for the draft functions a libzmq may lack: without one, the
