@@ -136,11 +136,104 @@ fn slot_of(tp: usize) -> &'static AtomicPtr<ThreadRecord> {
     &TABLE[hash as usize]
 }
 
+/// The calling thread's record in an initial-exec TLS slot: two loads (the
+/// slot's offset from the GOT, then the slot at the thread pointer), no
+/// hash, no table, no owner check, on the path every message takes twice.
+///
+/// The slot holds a record only while this thread owns it: set in
+/// [`current_slow`] when the thread gets its record, cleared in [`retire`]
+/// (on this thread) before the record is given back; a fork child's one
+/// thread keeps its record, and no other thread's slot exists there. Any
+/// other thread whose record went away has exited, and its slot with it.
+///
+/// The cost, as for jemalloc and mimalloc, which use initial-exec TLS too:
+/// the library needs 8 bytes of static TLS, so a `dlopen` after start-up is
+/// served from glibc's surplus (hundreds of bytes reserved for this) and
+/// fails only where other late-loaded libraries used it all up. Cargo
+/// feature `no-static-tls` builds without the slot (the thread-pointer
+/// table alone, as before; about 7 more instructions per call).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(feature = "no-static-tls")
+))]
+mod slot {
+    use super::ThreadRecord;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".p2align 3",
+        ".hidden zmqpool_thread_record",
+        ".type zmqpool_thread_record,@object",
+        ".size zmqpool_thread_record,8",
+        "zmqpool_thread_record:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    /// The calling thread's slot: its record, or null.
+    #[inline(always)]
+    pub(super) fn get() -> *mut ThreadRecord {
+        let record: *mut ThreadRecord;
+        // SAFETY: reads the calling thread's own 8-byte TLS slot (defined
+        // above, zero in every new thread), at the offset the dynamic
+        // linker resolved for this library.
+        unsafe {
+            core::arch::asm!(
+                "mov {r}, qword ptr [rip + zmqpool_thread_record@GOTTPOFF]",
+                "mov {r}, qword ptr fs:[{r}]",
+                r = out(reg) record,
+                options(nostack, readonly, preserves_flags),
+            );
+        }
+        record
+    }
+
+    /// Sets the calling thread's slot.
+    pub(super) fn set(record: *mut ThreadRecord) {
+        // SAFETY: writes the calling thread's own TLS slot (see get).
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + zmqpool_thread_record@GOTTPOFF]",
+                "mov qword ptr fs:[{t}], {r}",
+                t = out(reg) _,
+                r = in(reg) record,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+/// Without the initial-exec slot: always empty (the table serves).
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    not(miri),
+    not(feature = "no-static-tls")
+)))]
+mod slot {
+    use super::ThreadRecord;
+
+    #[inline(always)]
+    pub(super) fn get() -> *mut ThreadRecord {
+        core::ptr::null_mut()
+    }
+
+    pub(super) fn set(_record: *mut ThreadRecord) {}
+}
+
 impl ThreadRecord {
     /// The calling thread's record, or None when it has none and cannot get
     /// one (exiting, or out of memory): then the caller goes without a cache.
     #[inline(always)]
     pub(crate) fn current() -> Option<&'static ThreadRecord> {
+        let mine = slot::get();
+        if !mine.is_null() {
+            // SAFETY: records are never freed; the slot holds this
+            // thread's own record (see `slot`).
+            return Some(unsafe { &*mine });
+        }
         let tp = thread_pointer();
         let record = slot_of(tp).load(Ordering::Relaxed);
         if !record.is_null() {
@@ -295,6 +388,7 @@ fn current_slow(tp: usize) -> Option<&'static ThreadRecord> {
         };
     }
     let _ = FALLBACK.try_with(|cell| cell.set(record as *const ThreadRecord as *mut ThreadRecord));
+    slot::set(record as *const ThreadRecord as *mut ThreadRecord);
     let slot = slot_of(tp);
     // Take the slot when it is free or its record is free; a live thread
     // holding it keeps it (this thread uses FALLBACK then).
@@ -393,7 +487,9 @@ extern "C" fn on_thread_exit(value: *mut libc::c_void) {
 }
 
 /// Gives a record back: its lists to the depot, then free for adoption.
+/// Runs on the record's own thread.
 fn retire(record: &'static ThreadRecord) {
+    slot::set(core::ptr::null_mut());
     while !record.enter() {
         record.leave();
         record.wait();
