@@ -164,6 +164,9 @@ mod slot {
     core::arch::global_asm!(
         ".pushsection .tbss,\"awT\",@nobits",
         ".p2align 3",
+        // Global (every codegen unit of the crate refers to it), hidden
+        // (never exported from the shared library).
+        ".globl zmqpool_thread_record",
         ".hidden zmqpool_thread_record",
         ".type zmqpool_thread_record,@object",
         ".size zmqpool_thread_record,8",
