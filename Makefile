@@ -19,6 +19,10 @@ LIB_MALLOC := $(RELEASE)/libzmqpool-malloc.so
 MALLOC_TARGET := target/malloc
 # The plain shared library, built alone (see the rule below).
 SO_TARGET := target/cdylib
+# Every live zmqpool message names a release function inside the library,
+# and libzmq may call it long after a dlclose(): the shared libraries must
+# never be unmapped (-z nodelete makes dlclose keep them).
+SO_LINK := -- -C link-arg=-Wl,-z,nodelete
 BUILD   := build
 HEADER  := include/zmqpool.h
 
@@ -61,15 +65,16 @@ lib: $(LIB_SO)
 # the files' times afterwards, so programs linking them are relinked only
 # when a library really changed.
 #
-# The shared libraries are built alone (`cargo rustc --crate-type cdylib`):
-# compiled once for cdylib, staticlib and rlib together, rustc gives every
-# internal function and static default visibility and reaches each through
-# the GOT (2,042 GOT references in the library against 62 built alone): a
-# load more per static and an indirect call per helper on the fast path.
+# The shared libraries are built alone (`cargo rustc --crate-type cdylib`;
+# Cargo.toml lists only staticlib and rlib): compiled together with them,
+# rustc gives every internal function and static default visibility and
+# reaches each through the GOT (`objdump -d | grep -c '<_DYNAMIC+'`: 2,042
+# instructions against 62): a load more per static and an indirect call
+# per helper (no time difference measured beyond the noise).
 $(LIB_SO) $(LIB_A) $(LIB_MALLOC) &: FORCE
 	$(CARGO) build --release --locked
-	$(CARGO) rustc --release --locked --lib --crate-type cdylib --target-dir $(SO_TARGET)
-	$(CARGO) rustc --release --locked --lib --crate-type cdylib --features malloc-override --target-dir $(MALLOC_TARGET)
+	$(CARGO) rustc --release --locked --lib --crate-type cdylib --target-dir $(SO_TARGET) $(SO_LINK)
+	$(CARGO) rustc --release --locked --lib --crate-type cdylib --features malloc-override --target-dir $(MALLOC_TARGET) $(SO_LINK)
 	@# Replaced (never rewritten in place: a running process may map it),
 	@# and only when it changed.
 	@cmp -s $(SO_TARGET)/release/libzmqpool.so $(LIB_SO) || \
@@ -95,6 +100,8 @@ lint:
 
 test-rust:
 	$(CARGO) test --locked
+	@# The fallback build's thread lookup (table and thread-local, no static TLS).
+	$(CARGO) test --locked --lib --features no-static-tls --target-dir target/no-static-tls pool::
 
 # ---- C tests ---------------------------------------------------------------
 C_TESTS := $(BUILD)/test_decay $(BUILD)/stats_workload $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
@@ -353,9 +360,13 @@ test-c: $(C_TESTS) $(BUILD)/rss_burst
 	@tls=$$(( $$(readelf -lW $(LIB_SO) | awk '$$1 == "TLS" { print $$6 }') )); \
 	  [ "$$tls" -le 128 ] || { echo "libzmqpool.so has $$tls bytes of TLS: over 128"; exit 1; }; echo "tls ok: $$tls bytes"
 	@echo "--- the fallback build (cargo feature no-static-tls): no static TLS, late dlopen"
-	$(CARGO) rustc --release --locked --lib --crate-type cdylib --features no-static-tls --target-dir target/no-static-tls
+	$(CARGO) rustc --release --locked --lib --crate-type cdylib --features no-static-tls --target-dir target/no-static-tls $(SO_LINK)
 	@if readelf -d target/no-static-tls/release/libzmqpool.so | grep -q STATIC_TLS; then echo "the no-static-tls build needs static TLS"; exit 1; fi
 	ZMQPOOL_DLOPEN_PATH=$(abspath target/no-static-tls/release/libzmqpool.so) $(BUILD)/test_dlopen
+	@LD_LIBRARY_PATH=$(abspath target/no-static-tls/release) ldd $(BUILD)/test_threads | grep -q 'no-static-tls/release/libzmqpool.so' || \
+	  { echo "test_threads would not load the no-static-tls build"; exit 1; }
+	LD_LIBRARY_PATH=$(abspath target/no-static-tls/release) $(BUILD)/test_threads
+	LD_LIBRARY_PATH=$(abspath target/no-static-tls/release) $(BUILD)/test_pool
 	@echo "--- never unmapped: live messages name its release functions (-z nodelete)"
 	@for lib in $(LIB_SO) $(LIB_MALLOC); do readelf -d $$lib | grep -q 'Flags:.*NODELETE' || { echo "$$lib lacks NODELETE"; exit 1; }; done; echo "nodelete ok"
 

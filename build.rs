@@ -1,12 +1,12 @@
-//! Link settings for the shared libraries, and the C shim that makes the
-//! embedded mimalloc fork-safe (c_src/mimalloc_fork.c).
+//! The C shim that makes the embedded mimalloc fork-safe
+//! (c_src/mimalloc_fork.c).
 use std::env;
 
 fn main() {
-    // Every live zmqpool message names a release function inside this
-    // library, and libzmq may call it long after a dlclose(): the library
-    // must never be unmapped (-z nodelete makes dlclose keep it).
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // The shared libraries are linked -z nodelete by the Makefile, which
+    // builds them (`cargo rustc --crate-type cdylib ... -C
+    // link-arg=-Wl,-z,nodelete`): Cargo.toml lists no cdylib, so a build
+    // script may not pass cdylib link arguments.
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=c_src/mimalloc_fork.c");
 

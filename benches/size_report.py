@@ -14,7 +14,7 @@ import sys
 from collections import defaultdict
 
 CONFIGS = ["plain", "zmqpool", "zmqpool-malloc", "mimalloc", "jemalloc"]
-COLORS = {"plain": "#555555", "zmqpool": "#d62728", "zmqpool-malloc": "#ff7f0e",
+COLORS = {"floor-zmqpool": "#7f7f7f", "plain": "#555555", "zmqpool": "#d62728", "zmqpool-malloc": "#ff7f0e",
           "mimalloc": "#1f77b4", "jemalloc": "#2ca02c", "floor": "#000000",
           "copy-floor": "#9467bd"}
 NAMES = {"thr": "zmq_msg_init_size sender", "send": "zmq_send sender"}
@@ -58,20 +58,33 @@ def fmt_size(n):
     return f"{n // 1024} KiB" if n >= 1024 else f"{n} B"
 
 
+def floor_ratio(runs, bench, size):
+    """zmqpool against the higher of the two 32-byte floors (libzmq's and
+    zmqpool's own), round by round; the plain floor alone where the other
+    was not measured."""
+    ratios = []
+    for (b, n, c, r), v in runs.items():
+        if b == bench and n == size and c == "zmqpool":
+            floors = [runs[k] for k in ((b, n, "floor", r), (b, n, "floor-zmqpool", r)) if k in runs]
+            if floors:
+                ratios.append(v / max(floors))
+    return statistics.median(ratios) if ratios else float("nan")
+
+
 def table(s, sizes, bench, runs):
     copy = any(k[0] == bench and k[2] == "copy-floor" for k in s)
     head = "| size | " + " | ".join(f"{c} (M msgs/s)" for c in CONFIGS) + \
-        " | floor, 32 B (M msgs/s) | zmqpool / floor"
+        " | floor, 32 B, libzmq (M msgs/s) | floor, 32 B, zmqpool (M msgs/s) | zmqpool / higher floor"
     if copy:
         head += " | copy floor (M msgs/s) | zmqpool / copy floor"
-    cols = len(CONFIGS) + 2 + 2 * copy
+    cols = len(CONFIGS) + 3 + 2 * copy
     lines = [head + " |", "|---:|" + "---:|" * cols]
     for n in sizes:
         row = [fmt_size(n)]
-        for c in CONFIGS + ["floor"]:
+        for c in CONFIGS + ["floor", "floor-zmqpool"]:
             m, sp = s.get((bench, n, c), (float("nan"), 0))
             row.append(f"{m / 1e6:.2f} ±{sp * 100:.0f}%")
-        row.append(f"**{paired_ratio(runs, bench, n, 'zmqpool', 'floor') * 100:.0f}%**")
+        row.append(f"**{floor_ratio(runs, bench, n) * 100:.0f}%**")
         if copy:
             cf = s.get((bench, n, "copy-floor"), (float("nan"), 0))
             row.append(f"{cf[0] / 1e6:.2f} ±{cf[1] * 100:.0f}%")
@@ -88,9 +101,9 @@ def targets(s, sizes, runs):
             f = s.get((bench, n, "floor"))
             if not z or not f:
                 continue
-            ratio = paired_ratio(runs, bench, n, "zmqpool", "floor")
+            ratio = floor_ratio(runs, bench, n)
             line = (f"{'met' if ratio >= TARGET else 'NOT met'}: {NAMES[bench]} at {fmt_size(n)}: "
-                    f"{ratio * 100:.0f}% of the 32-byte floor (spreads ±{z[1] * 100:.0f}% / ±{f[1] * 100:.0f}%)")
+                    f"{ratio * 100:.0f}% of the higher 32-byte floor (spreads ±{z[1] * 100:.0f}% / ±{f[1] * 100:.0f}%)")
             if s.get((bench, n, "copy-floor")):
                 line += f"; {paired_ratio(runs, bench, n, 'zmqpool', 'copy-floor') * 100:.0f}% of the copy floor"
             out.append("- " + line)
@@ -99,7 +112,7 @@ def targets(s, sizes, runs):
 
 def svg_chart(s, sizes, path, bench="thr"):
     width, height, left, right, top, bottom = 880, 420, 70, 240, 30, 50
-    values = [s[k][0] for k in s if k[0] == bench]
+    values = [s[k][0] for k in s if k[0] == bench and s[k][0] > 0]
     ymax = max(values) * 1.1
     ymin = min(values) / 1.5
     lx = lambda i: left + (width - left - right) * i / max(1, len(sizes) - 1)
@@ -125,7 +138,8 @@ def svg_chart(s, sizes, path, bench="thr"):
     out.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">message size</text>')
     series = CONFIGS + ["floor"]
     for j, c in enumerate(series):
-        pts = [(lx(i), ly(s[(bench, n, c)][0])) for i, n in enumerate(sizes) if (bench, n, c) in s]
+        pts = [(lx(i), ly(s[(bench, n, c)][0])) for i, n in enumerate(sizes)
+               if (bench, n, c) in s and s[(bench, n, c)][0] > 0]
         if not pts:
             continue
         dash = ' stroke-dasharray="6,4"' if c == "floor" else ""
@@ -152,8 +166,8 @@ def main():
         if any(k[0] == bench for k in s):
             text.append(f"Inproc throughput, {NAMES[bench]} (medians, ± run-to-run spread):\n")
             text.append(table(s, sizes, bench, runs) + "\n")
-    text.append("Targets (zmqpool >= 85% of the 32-byte no-allocation floor; ratios are medians of "
-                "run-by-run ratios):\n")
+    text.append("Targets (zmqpool >= 85% of the 32-byte no-allocation floor, the higher of libzmq's "
+                "and zmqpool's own; ratios are medians of run-by-run ratios):\n")
     text.append(targets(s, sizes, runs))
     with open(f"{out_dir}/results.md", "w") as f:
         f.write("\n".join(text) + "\n")

@@ -174,6 +174,25 @@ static void decay_off_keeps_what_the_pool_cached (void)
     CHECK_EQ_INT (stats_now ().bytes_cached, 0);
 }
 
+/* While decay runs, the depot may keep a busy process's working set (its
+ * default cap is 1 GiB); turned off, the default falls back to 64 MiB, and
+ * what the depot holds beyond it goes back at once, not never. */
+static void turning_decay_off_shrinks_the_depot_to_its_cap (void)
+{
+    uint64_t cached;
+    CHECK_EQ_INT (zmqpool_set_decay_ms (1000), 0);
+    CHECK (burst (600, 262144)); /* about 190 MiB */
+    cached = stats_now ().bytes_cached;
+    CHECK (cached > ((uint64_t) 100 << 20));
+    CHECK_EQ_INT (zmqpool_set_decay_ms (0), 0);
+    cached = stats_now ().bytes_cached;
+    printf ("     (cached after decay off: %llu KiB)\n", (unsigned long long) (cached >> 10));
+    /* The depot's 64 MiB plus this thread's 4 MiB. */
+    CHECK (cached <= ((uint64_t) 68 << 20));
+    zmqpool_trim ();
+    CHECK_EQ_INT (zmqpool_set_decay_ms (1000), 0);
+}
+
 static void idle_blocks_go_back_after_the_decay_time (void)
 {
     long long released_before = json_number ("released_bytes");
@@ -461,6 +480,7 @@ int main (int argc, char **argv)
     RUN (settings_alone_start_no_thread);
     RUN (interval_statistics_never_write_into_the_programs_files);
     RUN (decay_off_keeps_what_the_pool_cached);
+    RUN (turning_decay_off_shrinks_the_depot_to_its_cap);
     RUN (idle_blocks_go_back_after_the_decay_time);
     RUN (decay_now_gives_back_at_once);
     RUN (a_thread_blocked_in_zmq_recv_gives_back_its_lists);

@@ -76,7 +76,8 @@ static void pin_to (int cpu)
         return;
     CPU_ZERO (&set);
     CPU_SET (cpu, &set);
-    pthread_setaffinity_np (pthread_self (), sizeof set, &set);
+    if (pthread_setaffinity_np (pthread_self (), sizeof set, &set) != 0)
+        fprintf (stderr, "throughput: cannot pin a thread to CPU %d: running unpinned\n", cpu);
 }
 
 static void *send_all (void *arg)

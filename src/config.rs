@@ -421,7 +421,7 @@ extern "C" fn on_load() {
             std::process::id(),
             program_name(),
             pool::backend(),
-            pool::depot::max_cached_bytes(),
+            pool::depot::planned_max_cached_bytes(),
             pool::thread_cache::max_thread_cached_bytes(),
             DecayText(pool::decay::decay_ms()),
         ));

@@ -71,13 +71,23 @@ pub fn decay_ms() -> Option<u64> {
 }
 
 /// Sets the decay time (None: never; Some(0): at once), starting the
-/// helper if needed.
+/// helper if needed. Turned off, the depot's default cap falls back to
+/// 64 MiB at once (see `depot::max_cached_bytes`).
 pub fn set_decay_ms(ms: Option<u64>) {
     // SeqCst store, then SeqCst load of the state (in start_if_stopped):
     // with the helper's store of STOPPED followed by its load of the
     // settings, one of the two sides sees the other (see helper).
     DECAY_MS.store(ms.unwrap_or(NEVER), Ordering::SeqCst);
     start_if_stopped();
+    depot::shrink_to_cap();
+}
+
+/// True while decay is on and its helper runs: then idle blocks go back
+/// by themselves (the depot's default cap may be large).
+pub(crate) fn decaying() -> bool {
+    // Relaxed: a hint for a default cap; a stale answer for a moment keeps
+    // or returns one batch more.
+    DECAY_MS.load(Ordering::Relaxed) != NEVER && STATE.load(Ordering::Relaxed) == RUNNING
 }
 
 /// Sets the statistics interval (0: off).

@@ -123,7 +123,8 @@ pub fn class_cached_bytes(class: SizeClass) -> usize {
 static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(AUTO);
 const AUTO: usize = usize::MAX;
 
-/// The default cap while decay is on: idle blocks go back upstream after
+/// The default cap while decay is on (and at most an eighth of physical
+/// memory plus swap): idle blocks go back upstream after
 /// the decay time whatever the cap, so the cap only bounds what a busy
 /// process keeps for reuse, and it must hold a busy process's working set.
 /// A pipe of libzmq's default depth (1,000 messages each way) of 256 KiB
@@ -136,23 +137,54 @@ pub(crate) const DEFAULT_MAX_CACHED_BYTES: usize = 1 << 30;
 pub(crate) const DEFAULT_MAX_CACHED_BYTES_NO_DECAY: usize = 64 << 20;
 
 /// The cap on bytes held in the depot (`ZMQPOOL_MAX_CACHED_BYTES`, read at
-/// load, or `zmqpool_set_max_cached_bytes`); by default 1 GiB while decay
-/// is on, 64 MiB with decay off.
+/// load, or `zmqpool_set_max_cached_bytes`); by default 1 GiB (at most an
+/// eighth of memory plus swap) while decay is on and its helper runs,
+/// 64 MiB otherwise (decay off, or no helper thread could be started).
 pub fn max_cached_bytes() -> usize {
+    cap_if(super::decay::decaying())
+}
+
+/// The cap once the decay helper runs, as the settings make it (what
+/// `ZMQPOOL_VERBOSE` reports at load, before any thread runs).
+pub fn planned_max_cached_bytes() -> usize {
+    cap_if(super::decay::decay_ms().is_some())
+}
+
+fn cap_if(decaying: bool) -> usize {
     // Relaxed: a standalone setting.
     match MAX_CACHED_BYTES.load(Ordering::Relaxed) {
-        AUTO if super::decay::decay_ms().is_none() => DEFAULT_MAX_CACHED_BYTES_NO_DECAY,
-        AUTO => DEFAULT_MAX_CACHED_BYTES,
+        AUTO if decaying => DEFAULT_MAX_CACHED_BYTES
+            .min(super::backable_memory() / 8)
+            .max(DEFAULT_MAX_CACHED_BYTES_NO_DECAY),
+        AUTO => DEFAULT_MAX_CACHED_BYTES_NO_DECAY,
         cap => cap,
     }
 }
 
-/// Sets the cap; the depot is trimmed to it at the next hand-in.
+/// Returns batches upstream until the depot is within its cap (after the
+/// cap fell: a smaller setting, or decay turned off).
+pub(super) fn shrink_to_cap() {
+    let cap = max_cached_bytes();
+    'classes: for index in (0..COUNT).rev() {
+        while CACHED_BYTES.load(Ordering::Relaxed) > cap {
+            let (head, _) = take(SizeClass(index));
+            if head.is_null() {
+                continue 'classes;
+            }
+            // SAFETY: take() handed the batch's ownership to us.
+            unsafe { release_chain(head) };
+        }
+        break;
+    }
+}
+
+/// Sets the cap; what the depot holds beyond it goes upstream at once.
 /// `usize::MAX` means no cap at all.
 pub fn set_max_cached_bytes(cap: usize) {
     // Any cap the user sets holds as set; AUTO itself is one byte short of
     // no cap, which it then means in effect.
     MAX_CACHED_BYTES.store(if cap == AUTO { AUTO - 1 } else { cap }, Ordering::Relaxed);
+    shrink_to_cap();
 }
 
 /// Bytes currently held in the depot.
@@ -212,7 +244,7 @@ const INDEXED_FROM: usize = 4096;
 /// Blocks a batch index lists (the first ones of the batch).
 const INDEXED_BLOCKS: usize = 64;
 /// Words of a batch head before its index: the FreeBlock fields.
-const INDEX_AT_WORD: usize = core::mem::size_of::<FreeBlock>() / 8;
+pub(super) const INDEX_AT_WORD: usize = core::mem::size_of::<FreeBlock>() / 8;
 const _: () = assert!((INDEX_AT_WORD + INDEXED_BLOCKS) * 8 <= INDEXED_FROM);
 
 /// Writes the addresses of the first blocks of a batch into its head

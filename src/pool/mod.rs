@@ -216,6 +216,12 @@ fn measure_backable_memory() {
     }
 }
 
+/// Physical memory plus swap, as read at load.
+pub(crate) fn backable_memory() -> usize {
+    // Relaxed: as above.
+    BACKABLE.load(Ordering::Relaxed)
+}
+
 /// True for requests no memory of this machine could back.
 pub(crate) fn beyond_memory(size: usize) -> bool {
     // Relaxed: as above.

@@ -4,7 +4,9 @@
 //! ```text
 //!   REGISTRY --> record --> record --> record --> null     (push-only list)
 //!                  ^ owner: thread pointer of the thread using it, 0 = free
-//!   TABLE[hash(thread pointer)] --> the calling thread's record (a cache)
+//!   slot (initial-exec TLS)      --> the calling thread's record: tried first
+//!   TABLE[hash(thread pointer)] --> the same (a cache; the only way without
+//!                                   the slot, cargo feature no-static-tls)
 //!   FALLBACK (thread-local)      --> the same, when the table slot is taken
 //! ```
 //!
@@ -147,9 +149,9 @@ fn slot_of(tp: usize) -> &'static AtomicPtr<ThreadRecord> {
 /// other thread whose record went away has exited, and its slot with it.
 ///
 /// The cost, as for jemalloc and mimalloc, which use initial-exec TLS too:
-/// the library needs 8 bytes of static TLS, so a `dlopen` after start-up is
-/// served from glibc's surplus (hundreds of bytes reserved for this) and
-/// fails only where other late-loaded libraries used it all up. Cargo
+/// the library's whole TLS block (80 bytes) becomes static, so a `dlopen`
+/// after start-up is served from glibc's surplus for late-loaded libraries
+/// and fails only where other such libraries used it all up. Cargo
 /// feature `no-static-tls` builds without the slot (the thread-pointer
 /// table alone, as before; about 7 more instructions per call).
 #[cfg(all(
@@ -161,16 +163,30 @@ fn slot_of(tp: usize) -> &'static AtomicPtr<ThreadRecord> {
 mod slot {
     use super::ThreadRecord;
 
+    /// The slot's symbol, named after the crate's version so that two
+    /// semver-incompatible copies of the crate linked into one program
+    /// keep a slot each.
+    macro_rules! symbol {
+        () => {
+            concat!(
+                "zmqpool_thread_record_",
+                env!("CARGO_PKG_VERSION_MAJOR"),
+                "_",
+                env!("CARGO_PKG_VERSION_MINOR")
+            )
+        };
+    }
+
     core::arch::global_asm!(
         ".pushsection .tbss,\"awT\",@nobits",
         ".p2align 3",
         // Global (every codegen unit of the crate refers to it), hidden
         // (never exported from the shared library).
-        ".globl zmqpool_thread_record",
-        ".hidden zmqpool_thread_record",
-        ".type zmqpool_thread_record,@object",
-        ".size zmqpool_thread_record,8",
-        "zmqpool_thread_record:",
+        concat!(".globl ", symbol!()),
+        concat!(".hidden ", symbol!()),
+        concat!(".type ", symbol!(), ",@object"),
+        concat!(".size ", symbol!(), ",8"),
+        concat!(symbol!(), ":"),
         ".zero 8",
         ".popsection",
     );
@@ -184,7 +200,7 @@ mod slot {
         // linker resolved for this library.
         unsafe {
             core::arch::asm!(
-                "mov {r}, qword ptr [rip + zmqpool_thread_record@GOTTPOFF]",
+                concat!("mov {r}, qword ptr [rip + ", symbol!(), "@GOTTPOFF]"),
                 "mov {r}, qword ptr fs:[{r}]",
                 r = out(reg) record,
                 options(nostack, readonly, preserves_flags),
@@ -194,11 +210,16 @@ mod slot {
     }
 
     /// Sets the calling thread's slot.
-    pub(super) fn set(record: *mut ThreadRecord) {
+    ///
+    /// # Safety
+    /// `record` is null or the calling thread's own record, which it keeps
+    /// until it sets the slot again (see the invariant above):
+    /// [`ThreadRecord::current`] hands out what the slot holds.
+    pub(super) unsafe fn set(record: *mut ThreadRecord) {
         // SAFETY: writes the calling thread's own TLS slot (see get).
         unsafe {
             core::arch::asm!(
-                "mov {t}, qword ptr [rip + zmqpool_thread_record@GOTTPOFF]",
+                concat!("mov {t}, qword ptr [rip + ", symbol!(), "@GOTTPOFF]"),
                 "mov qword ptr fs:[{t}], {r}",
                 t = out(reg) _,
                 r = in(reg) record,
@@ -223,7 +244,9 @@ mod slot {
         core::ptr::null_mut()
     }
 
-    pub(super) fn set(_record: *mut ThreadRecord) {}
+    /// # Safety
+    /// None (nothing is stored); the same contract as the real slot's.
+    pub(super) unsafe fn set(_record: *mut ThreadRecord) {}
 }
 
 impl ThreadRecord {
@@ -391,7 +414,8 @@ fn current_slow(tp: usize) -> Option<&'static ThreadRecord> {
         };
     }
     let _ = FALLBACK.try_with(|cell| cell.set(record as *const ThreadRecord as *mut ThreadRecord));
-    slot::set(record as *const ThreadRecord as *mut ThreadRecord);
+    // SAFETY: the record adopt_or_create made this thread's (owner == tp).
+    unsafe { slot::set(record as *const ThreadRecord as *mut ThreadRecord) };
     let slot = slot_of(tp);
     // Take the slot when it is free or its record is free; a live thread
     // holding it keeps it (this thread uses FALLBACK then).
@@ -492,7 +516,8 @@ extern "C" fn on_thread_exit(value: *mut libc::c_void) {
 /// Gives a record back: its lists to the depot, then free for adoption.
 /// Runs on the record's own thread.
 fn retire(record: &'static ThreadRecord) {
-    slot::set(core::ptr::null_mut());
+    // SAFETY: null: the thread gives its record back below.
+    unsafe { slot::set(core::ptr::null_mut()) };
     while !record.enter() {
         record.leave();
         record.wait();

@@ -299,7 +299,7 @@ fn a_large_batch_indexes_its_blocks_in_its_head() {
     // SAFETY: a chain of 5 live blocks of `class` we own.
     unsafe { depot::write_batch_index(class, headers[0], headers.len()) };
     let head = headers[0];
-    let index = (head as *const *mut depot::FreeBlock).wrapping_add(4);
+    let index = (head as *const *mut depot::FreeBlock).wrapping_add(depot::INDEX_AT_WORD);
     for (slot, &h) in headers.iter().enumerate() {
         // SAFETY: the head is a live block of over 4 KiB we own; the index
         // lies within its first 544 bytes.
