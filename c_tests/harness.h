@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int harness_failed_checks;
 static int harness_passed;
@@ -80,6 +81,20 @@ static inline int harness_finish (const char *suite)
     printf ("%s: %d passed, %d failed\n", suite, harness_passed,
             harness_failed);
     return harness_failed == 0 ? 0 : 1;
+}
+
+/* The process's resident set in KiB, from /proc/self/statm; -1 if it
+ * cannot be read. */
+static inline long resident_kib (void)
+{
+    long pages = 0, resident = 0;
+    FILE *statm = fopen ("/proc/self/statm", "r");
+    if (!statm)
+        return -1;
+    if (fscanf (statm, "%ld %ld", &pages, &resident) != 2)
+        resident = -1;
+    fclose (statm);
+    return resident < 0 ? -1 : resident * (sysconf (_SC_PAGESIZE) / 1024);
 }
 
 #endif

@@ -52,18 +52,6 @@ static void sleep_ms (long ms)
         ;
 }
 
-static long resident_kib (void)
-{
-    long size = 0, resident = 0;
-    FILE *statm = fopen ("/proc/self/statm", "r");
-    if (statm) {
-        if (fscanf (statm, "%ld %ld", &size, &resident) != 2)
-            resident = 0;
-        fclose (statm);
-    }
-    return resident * (sysconf (_SC_PAGESIZE) / 1024);
-}
-
 /* Polls until no bytes are cached; returns the ms it took, or -1. */
 static double wait_until_nothing_cached (double deadline_ms)
 {

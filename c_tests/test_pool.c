@@ -259,18 +259,6 @@ static void *consume (void *arg)
     }
 }
 
-static long resident_kib (void)
-{
-    long pages = 0, resident = 0;
-    FILE *statm = fopen ("/proc/self/statm", "r");
-    if (!statm)
-        return -1;
-    if (fscanf (statm, "%ld %ld", &pages, &resident) != 2)
-        resident = -1;
-    fclose (statm);
-    return resident * (sysconf (_SC_PAGESIZE) / 1024);
-}
-
 static void sustained_producer_consumer_stays_bounded (void)
 {
     pthread_t consumer;

@@ -36,18 +36,6 @@ static zmqpool_stats_t stats ()
     return out;
 }
 
-static long resident_kib ()
-{
-    long size = 0, resident = 0;
-    FILE *statm = fopen ("/proc/self/statm", "r");
-    if (statm) {
-        if (fscanf (statm, "%ld %ld", &size, &resident) != 2)
-            resident = 0;
-        fclose (statm);
-    }
-    return resident * (sysconf (_SC_PAGESIZE) / 1024);
-}
-
 // Makes and closes messages of many sizes, leaving this thread's cache full.
 static void churn ()
 {

@@ -38,12 +38,11 @@ fn passed_through<R>(call: impl FnOnce() -> R) -> R {
 macro_rules! pass_draft {
     ($function:ident ( $($arg:expr),* ), $failed:expr) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
-            crate::pool::count_cold(crate::pool::stats::Event::PassedThroughLayout);
-            return match real.$function {
+            return passed_through(move || match real.$function {
                 // SAFETY: as in pass!.
                 Some(function) => unsafe { function($($arg),*) },
                 None => fail(libc::ENOTSUP, $failed),
-            };
+            });
         }
     };
 }

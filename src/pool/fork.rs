@@ -33,8 +33,13 @@ extern "C" fn prepare() {
     }
 }
 
-extern "C" fn in_parent() {
-    // SAFETY: prepare() took the locks on this thread.
+/// Releases what prepare() took, in the reverse order.
+///
+/// # Safety
+/// prepare() took the locks on the calling thread (in a forked child: on
+/// the parent's forking thread, which the child's one thread is).
+unsafe fn release_locks() {
+    // SAFETY: by the contract, each lock is held by this thread.
     unsafe {
         if !cfg!(miri) {
             zmqpool_mimalloc_fork_release();
@@ -45,17 +50,15 @@ extern "C" fn in_parent() {
     }
 }
 
+extern "C" fn in_parent() {
+    // SAFETY: prepare() took the locks on this thread.
+    unsafe { release_locks() };
+}
+
 extern "C" fn in_child() {
     // SAFETY: the parent's forking thread took the locks in prepare(); this
     // is that thread in the child (the locks do not check the owner).
-    unsafe {
-        if !cfg!(miri) {
-            zmqpool_mimalloc_fork_release();
-        }
-        depot::unlock_all();
-        record::unlock_reclaim();
-        super::decay::unlock_work();
-    }
+    unsafe { release_locks() };
     // No thread may start while the child's state is being put right
     // (the decay helper restarts at the child's next slow-path call).
     super::decay::suspend(true);

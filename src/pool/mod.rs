@@ -365,15 +365,6 @@ pub(crate) fn count(event: stats::Event) {
     thread_cache::count(event)
 }
 
-/// [`count`] out of line, for events of cold paths (a call passed through
-/// to libzmq): the hot function that has one keeps no stack frame for it.
-#[cfg(feature = "capi")]
-#[cold]
-#[inline(never)]
-pub(crate) fn count_cold(event: stats::Event) {
-    thread_cache::count(event)
-}
-
 /// Releases a block from [`alloc`], on any thread. Null is ignored.
 ///
 /// # Safety
