@@ -30,7 +30,7 @@ unsafe extern "C" {
 /// sizes above PTRDIFF_MAX).
 fn or_enomem(p: *mut c_void, requested: bool) -> *mut c_void {
     if p.is_null() && requested {
-        crate::msg::set_errno(libc::ENOMEM);
+        crate::sys::errno::set_errno(libc::ENOMEM);
     }
     p
 }

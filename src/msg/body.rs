@@ -6,7 +6,7 @@
 //! | --- | --- | --- | --- |
 //! | [`Body::Pool`] | `init_size`, `init_buffer`, `zmq_send` (over 33 bytes) | the first 48 bytes of one pool block whose rest is the body | `release_pool_message`: the block back to the pool |
 //! | [`Body::UserData`] | `init_data` with a free function | a pool block: content block, the user's free function and hint | `release_user_data`: the user's function once, then the block |
-//! | [`Body::DecoderSlot`] | the ZMTP decoder (`zmtp/decoder.rs`) | a slot inside a shared decoder buffer | `release_shared`: one reference to the buffer |
+//! | [`Body::DecoderSlot`] | a slot buffer's reader (the ZMTP decoder) | a slot inside the shared buffer (`slot_buffer.rs`) | `release_slot`: one reference to the buffer |
 //! | [`Body::Foreign`] | libzmq (lmsg: `malloc`; its decoder's zero-copy frames) or another library's `init_data` | theirs | their free function, and `free()` for an lmsg's block |
 //!
 //! Invariant (B1): a zclmsg's content block names, in `ffn`, the function
@@ -15,15 +15,12 @@
 //! calls it exactly once, on any thread; zmqpool's own functions only
 //! touch pool memory, so libzmq may run them too.
 
-// Without the C exports (feature `capi` off) some operations have no
-// caller: they exist for zmq_msg_*.
-#![cfg_attr(not(feature = "capi"), allow(dead_code))]
-
 use core::ffi::c_void;
 use core::sync::atomic::AtomicU32;
 
+use super::events::Event;
 use super::layout::{Content, FreeFn};
-use crate::pool::{self, stats::Event};
+use crate::pool;
 
 /// Bytes between the start of a pool block and a message body: the content
 /// block, padded so the body is 16-byte aligned like the pool's blocks.
@@ -47,7 +44,7 @@ impl Body {
         match ffn {
             Some(ffn) if core::ptr::fn_addr_eq(ffn, release_pool_message as FreeFn) => Body::Pool,
             Some(ffn) if core::ptr::fn_addr_eq(ffn, release_user_data as FreeFn) => Body::UserData,
-            Some(ffn) if core::ptr::fn_addr_eq(ffn, crate::zmtp::RELEASE_DECODER_SLOT) => {
+            Some(ffn) if core::ptr::fn_addr_eq(ffn, super::slot_buffer::release_slot as FreeFn) => {
                 Body::DecoderSlot
             }
             _ => Body::Foreign,
@@ -79,9 +76,9 @@ fn new_pool_message_with(size: usize, copy: bool) -> *mut Content {
         return core::ptr::null_mut();
     };
     let block = if copy {
-        pool::alloc_counted_copy(total, Event::MessagePooled)
+        pool::alloc_counted_copy(total, Event::MessagePooled.slot())
     } else {
-        pool::alloc_counted(total, Event::MessagePooled)
+        pool::alloc_counted(total, Event::MessagePooled.slot())
     };
     if block.is_null() {
         return core::ptr::null_mut();
@@ -133,6 +130,7 @@ struct UserDataBlock {
 
 /// A user-data message's content block over `size` bytes at `data`; null
 /// when memory is exhausted.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) fn new_user_data(
     data: *mut c_void,
     size: usize,
@@ -141,7 +139,7 @@ pub(crate) fn new_user_data(
 ) -> *mut Content {
     let block = pool::alloc_counted(
         core::mem::size_of::<UserDataBlock>(),
-        Event::MessageUserData,
+        Event::MessageUserData.slot(),
     ) as *mut UserDataBlock;
     if block.is_null() {
         return core::ptr::null_mut();

@@ -201,6 +201,22 @@ const _: () = assert!(size_of::<LongGroup>() == 260);
 pub(crate) const PAYLOAD_AT: usize = 8;
 pub(crate) const KIND_AT: usize = 42;
 pub(crate) const GROUP_AT: usize = 48;
+/// Offset of the inline body's length byte.
+pub(crate) const VSM_SIZE_AT: usize = 41;
+/// Offset of the flags byte.
+pub(crate) const FLAGS_AT: usize = 43;
+/// Offsets inside a content block: size, reference count; and where the
+/// body of a large libzmq message (lmsg) starts after its content block.
+pub(crate) const CONTENT_SIZE_AT: usize = 8;
+pub(crate) const CONTENT_FFN_AT: usize = 16;
+pub(crate) const CONTENT_REFCNT_AT: usize = 32;
+pub(crate) const LMSG_BODY_AT: usize = 40;
+const _: () = assert!(offset_of!(Msg, vsm_size) == VSM_SIZE_AT);
+const _: () = assert!(offset_of!(Msg, flags) == FLAGS_AT);
+const _: () = assert!(offset_of!(Content, size) == CONTENT_SIZE_AT);
+const _: () = assert!(offset_of!(Content, ffn) == CONTENT_FFN_AT);
+const _: () = assert!(offset_of!(Content, refcnt) == CONTENT_REFCNT_AT);
+const _: () = assert!(size_of::<Content>() == LMSG_BODY_AT);
 pub(crate) const LONG_GROUP_AT: usize = 56;
 const _: () = assert!(offset_of!(Msg, payload_head) == PAYLOAD_AT);
 const _: () = assert!(offset_of!(Msg, kind) == KIND_AT);

@@ -30,14 +30,12 @@
 //! lmsg content and long groups are C `malloc` memory: libzmq frees them
 //! with `free()`, and so do we. zmqpool never *creates* lmsg messages.
 
-// Without the C exports (feature `capi` off) some operations have no
-// caller: they exist for zmq_msg_*.
-#![cfg_attr(not(feature = "capi"), allow(dead_code))]
-
 pub(crate) mod body;
+pub(crate) mod events;
 pub mod layout;
 pub(crate) mod libzmq;
 mod message;
+pub(crate) mod slot_buffer;
 #[cfg(feature = "capi")]
 pub(crate) mod socket;
 
@@ -54,8 +52,8 @@ use layout::{
     SHORT_GROUP_MAX_LENGTH,
 };
 
-use crate::pool;
-use crate::pool::stats::Event;
+use crate::sys::errno::errno;
+use events::{count, Event};
 
 /// An errno value: every failure is reported the way libzmq reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +95,7 @@ fn init_size_with(msg: &mut Msg, size: usize, copy: bool) -> Result<()> {
     if size <= MAX_VSM_SIZE {
         msg.kind = Kind::Vsm as u8;
         msg.vsm_size = size as u8;
-        pool::count(Event::MessageInline);
+        count(Event::MessageInline);
         return Ok(());
     }
     let content = if copy {
@@ -138,6 +136,7 @@ pub(crate) unsafe fn init_buffer(msg: &mut Msg, buf: *const c_void, size: usize)
 /// block comes from the pool ([`Body::UserData`]), and `ffn(data, hint)`
 /// runs exactly once when the last reference is closed. On failure the
 /// message is left empty.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) fn init_data(
     msg: &mut Msg,
     data: *mut c_void,
@@ -258,7 +257,7 @@ unsafe fn close_unshared_zclmsg(msg: &mut Msg) -> Result<()> {
     // holds the only reference to it (M3).
     let (ffn, data, hint) = unsafe { ((*content).ffn, (*content).data, (*content).hint) };
     if !Body::of(ffn).is_zmqpool() {
-        pool::count(Event::LibzmqMessage);
+        count(Event::LibzmqMessage);
     }
     if let Some(ffn) = ffn {
         // SAFETY: the last reference (M3): the release function runs once
@@ -278,7 +277,7 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
     let kind = kind(msg)?;
     if !msg.metadata.is_null() {
         let real = libzmq::real().ok_or(Errno(libc::EFAULT))?;
-        pool::count(Event::LibzmqMessage);
+        count(Event::LibzmqMessage);
         // SAFETY: the message has libzmq metadata, so libzmq made it and its
         // own close is the authority; it takes a pointer to the 64 bytes.
         return match unsafe { (real.close)(msg as *mut Msg as *mut c_void) } {
@@ -307,7 +306,7 @@ unsafe fn close_general(msg: &mut Msg) -> Result<()> {
                     return finish_close(msg);
                 }
                 if kind == Kind::Lmsg || !owner.is_zmqpool() {
-                    pool::count(Event::LibzmqMessage);
+                    count(Event::LibzmqMessage);
                 }
                 if kind == Kind::Lmsg {
                     if let Some(ffn) = ffn {
@@ -355,6 +354,7 @@ unsafe fn release_long_group(group: *mut LongGroup) {
 ///
 /// # Safety
 /// As for [`close`], for both messages.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
     kind(src)?;
     // SAFETY: forwarded from the caller.
@@ -371,6 +371,7 @@ pub(crate) unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
 ///
 /// # Safety
 /// As for [`close`].
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn move_onto_itself(msg: &mut Msg) -> Result<()> {
     kind(msg)?;
     // SAFETY: forwarded from the caller.
@@ -497,6 +498,7 @@ pub(crate) unsafe fn get(msg: &Msg, property: c_int) -> Result<c_int> {
 ///
 /// # Safety
 /// `msg` satisfies M1-M6; `property` is a NUL-terminated string.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn gets(msg: &Msg, property: *const c_char) -> Result<*const c_char> {
     if msg.metadata.is_null() {
         return Err(Errno(libc::EINVAL));
@@ -513,11 +515,13 @@ pub(crate) unsafe fn gets(msg: &Msg, property: *const c_char) -> Result<*const c
 }
 
 /// `zmq_msg_routing_id`.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) fn routing_id(msg: &Msg) -> u32 {
     msg.routing_id
 }
 
 /// `zmq_msg_set_routing_id`: 0 is not a routing id (EINVAL).
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) fn set_routing_id(msg: &mut Msg, routing_id: u32) -> Result<()> {
     if routing_id == 0 {
         return Err(Errno(libc::EINVAL));
@@ -531,6 +535,7 @@ pub(crate) fn set_routing_id(msg: &mut Msg, routing_id: u32) -> Result<()> {
 ///
 /// # Safety
 /// `msg` points at 64 readable bytes holding a message (M1-M6).
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn group(msg: *const Msg) -> *const c_char {
     let at = msg as *const u8;
     // SAFETY: the caller vouches for the 64 bytes; a long group is live
@@ -557,6 +562,7 @@ pub(crate) unsafe fn group(msg: *const Msg) -> *const c_char {
 ///
 /// # Safety
 /// `msg` satisfies M1-M6.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn set_group(msg: &mut Msg, name: &[u8]) -> Result<()> {
     check(msg)?;
     let name = &name[..name.len().min(GROUP_MAX_LENGTH)];
@@ -588,18 +594,6 @@ pub(crate) unsafe fn set_group(msg: &mut Msg, name: &[u8]) -> Result<()> {
         None => msg.group.set_short(name),
     }
     Ok(())
-}
-
-/// The calling thread's errno.
-pub(crate) fn errno() -> c_int {
-    // SAFETY: __errno_location always returns this thread's errno slot.
-    unsafe { *libc::__errno_location() }
-}
-
-/// Sets the calling thread's errno.
-pub(crate) fn set_errno(value: c_int) {
-    // SAFETY: __errno_location always returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = value }
 }
 
 #[cfg(test)]

@@ -12,9 +12,10 @@
 
 use core::ffi::{c_int, c_void};
 
+use super::events::{count, Event};
 use super::libzmq::{self, RealLibzmq};
-use super::{close, errno, init_buffer, set_errno, Errno, Result, EMPTY};
-use crate::pool::{self, stats::Event};
+use super::{close, init_buffer, Errno, Result, EMPTY};
+use crate::sys::errno::{errno, set_errno};
 
 /// libzmq's `ZMQ_TYPE` socket option.
 const ZMQ_TYPE: c_int = 16;
@@ -38,16 +39,16 @@ pub unsafe fn send(
     // a socket.
     let Some(real) = (unsafe { libzmq::for_socket(socket) }) else {
         // No libzmq in the process: nothing can be a socket.
-        pool::count(Event::NoLibzmq);
+        count(Event::NoLibzmq);
         return Err(Errno(libc::ENOTSOCK));
     };
     if libzmq::passthrough().is_some() {
-        pool::count(Event::PassedThroughLayout);
+        count(Event::PassedThroughLayout);
         // SAFETY: forwarded from the caller.
         return unsafe { forward(real, socket, buf, len, flags) };
     }
     let Some(msg_send) = real.msg_send else {
-        pool::count(Event::PassedThroughNoMsgSend);
+        count(Event::PassedThroughNoMsgSend);
         // SAFETY: forwarded from the caller.
         return unsafe { forward(real, socket, buf, len, flags) };
     };
@@ -69,7 +70,7 @@ pub unsafe fn send(
         let _ = unsafe { close(&mut msg) };
         return Err(Errno(failure));
     }
-    pool::count(Event::Send);
+    count(Event::Send);
     libzmq::count_send(real);
     Ok(sent)
 }

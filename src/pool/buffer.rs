@@ -1,5 +1,7 @@
 //! A safe owner of one pool block, for Rust users.
 
+use super::api::{alloc, dealloc, usable_size};
+
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
@@ -19,7 +21,7 @@ unsafe impl Sync for PoolBuffer {}
 impl PoolBuffer {
     /// A zeroed buffer of `len` bytes; `None` when memory is exhausted.
     pub fn zeroed(len: usize) -> Option<PoolBuffer> {
-        let block = NonNull::new(super::alloc(len))?;
+        let block = NonNull::new(alloc(len))?;
         // SAFETY: a fresh block of at least `len` writable bytes.
         unsafe { core::ptr::write_bytes(block.as_ptr(), 0, len) };
         Some(PoolBuffer { block, len })
@@ -27,7 +29,7 @@ impl PoolBuffer {
 
     /// A buffer holding a copy of `bytes`; `None` when memory is exhausted.
     pub fn from_slice(bytes: &[u8]) -> Option<PoolBuffer> {
-        let block = NonNull::new(super::alloc(bytes.len()))?;
+        let block = NonNull::new(alloc(bytes.len()))?;
         // SAFETY: a fresh block of at least `bytes.len()` bytes, disjoint
         // from `bytes`.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), block.as_ptr(), bytes.len()) };
@@ -39,8 +41,8 @@ impl PoolBuffer {
 
     /// Bytes the block could hold (its size class), at least `len()`.
     pub fn capacity(&self) -> usize {
-        // SAFETY: the block is live while self exists.
-        unsafe { super::usable_size(self.block.as_ptr()) }
+        // SAFETY: the block came from alloc and stays live until drop.
+        unsafe { usable_size(self.block.as_ptr()) }
     }
 }
 
@@ -54,7 +56,8 @@ impl Deref for PoolBuffer {
 
 impl DerefMut for PoolBuffer {
     fn deref_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in deref, exclusively borrowed.
+        // SAFETY: `len` initialised bytes (zeroed or copied in at creation),
+        // alive as long as self, and `&mut self` makes the borrow exclusive.
         unsafe { core::slice::from_raw_parts_mut(self.block.as_ptr(), self.len) }
     }
 }
@@ -62,7 +65,7 @@ impl DerefMut for PoolBuffer {
 impl Drop for PoolBuffer {
     fn drop(&mut self) {
         // SAFETY: the block came from alloc and is released once, here.
-        unsafe { super::dealloc(self.block.as_ptr()) }
+        unsafe { dealloc(self.block.as_ptr()) }
     }
 }
 

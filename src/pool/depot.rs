@@ -10,26 +10,17 @@
 //! 1 GiB while decay is on, 64 MiB with decay off) in total; a batch that
 //! would exceed it is returned upstream.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::lock::RawLock;
+use super::block::{prefetch_for_write, release_chain, FreeBlock, BLOCK_BYTES};
+use super::caps::{self, max_cached_bytes};
+use super::clock;
+use super::hooks;
 use super::size_class::{SizeClass, COUNT};
-use super::Header;
-
-/// The overlay of a free block: header words, then the first payload words
-/// (every class has at least 16 payload bytes).
-#[repr(C)]
-pub(crate) struct FreeBlock {
-    pub next: *mut FreeBlock,
-    pub next_batch: *mut FreeBlock,
-    pub batch_len: usize,
-    /// The decay tick at which the batch entered the depot (first block).
-    pub since: u64,
-}
-const _: () = assert!(core::mem::size_of::<FreeBlock>() <= super::HEADER_SIZE + 16);
+use crate::sys::lock::RawLock;
 
 /// One class's stack of batches.
-pub struct Stack {
+pub(crate) struct Stack {
     top: *mut FreeBlock,
 }
 
@@ -45,7 +36,7 @@ impl Default for Stack {
 
 impl Stack {
     /// An empty stack.
-    pub const fn new() -> Stack {
+    pub(crate) const fn new() -> Stack {
         Stack {
             top: core::ptr::null_mut(),
         }
@@ -61,7 +52,7 @@ impl Stack {
         unsafe {
             (*head).batch_len = len;
             (*head).next_batch = self.top;
-            (*head).since = super::decay::now();
+            (*head).since = clock::now();
         }
         self.top = head;
     }
@@ -112,58 +103,18 @@ impl Stack {
 
 static CLASSES: [RawLock<Stack>; COUNT] = [const { RawLock::new(Stack::new()) }; COUNT];
 static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Hand-ins refused by the cap (statistics).
+static CAP_HITS: AtomicU64 = AtomicU64::new(0);
 /// Bytes held per class (statistics).
 static CLASS_BYTES: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT];
 
 /// Bytes the depot holds of one class.
-pub fn class_cached_bytes(class: SizeClass) -> usize {
+pub(crate) fn class_cached_bytes(class: SizeClass) -> usize {
     CLASS_BYTES[class.0].load(Ordering::Relaxed)
 }
-/// The cap set by the user, or AUTO.
-static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(AUTO);
-const AUTO: usize = usize::MAX;
-
-/// The default cap while decay is on (and at most an eighth of physical
-/// memory plus swap): idle blocks go back upstream after
-/// the decay time whatever the cap, so the cap only bounds what a busy
-/// process keeps for reuse, and it must hold a busy process's working set.
-/// A pipe of libzmq's default depth (1,000 messages each way) of 256 KiB
-/// messages keeps 640 MiB in flight; a 64 MiB cap sent most of those
-/// blocks back to mimalloc and took them again, at a page fault each
-/// (a 256-deep hand-off of 256 KiB messages missed 20% of the time).
-pub(crate) const DEFAULT_MAX_CACHED_BYTES: usize = 1 << 30;
-/// The default cap with decay off (`ZMQPOOL_DECAY_MS=0`): the depot is
-/// then the only bound on what stays after a burst.
-pub(crate) const DEFAULT_MAX_CACHED_BYTES_NO_DECAY: usize = 64 << 20;
-
-/// The cap on bytes held in the depot (`ZMQPOOL_MAX_CACHED_BYTES`, read at
-/// load, or `zmqpool_set_max_cached_bytes`); by default 1 GiB (at most an
-/// eighth of memory plus swap) while decay is on and its helper runs,
-/// 64 MiB otherwise (decay off, or no helper thread could be started).
-pub fn max_cached_bytes() -> usize {
-    cap_if(super::decay::decaying())
-}
-
-/// The cap once the decay helper runs, as the settings make it (what
-/// `ZMQPOOL_VERBOSE` reports at load, before any thread runs).
-pub fn planned_max_cached_bytes() -> usize {
-    cap_if(super::decay::decay_ms().is_some())
-}
-
-fn cap_if(decaying: bool) -> usize {
-    // Relaxed: a standalone setting.
-    match MAX_CACHED_BYTES.load(Ordering::Relaxed) {
-        AUTO if decaying => DEFAULT_MAX_CACHED_BYTES
-            .min(super::backable_memory() / 8)
-            .max(DEFAULT_MAX_CACHED_BYTES_NO_DECAY),
-        AUTO => DEFAULT_MAX_CACHED_BYTES_NO_DECAY,
-        cap => cap,
-    }
-}
-
 /// Returns batches upstream until the depot is within its cap (after the
 /// cap fell: a smaller setting, or decay turned off).
-pub(super) fn shrink_to_cap() {
+pub(crate) fn shrink_to_cap() {
     let cap = max_cached_bytes();
     'classes: for index in (0..COUNT).rev() {
         while CACHED_BYTES.load(Ordering::Relaxed) > cap {
@@ -181,14 +132,13 @@ pub(super) fn shrink_to_cap() {
 /// Sets the cap; what the depot holds beyond it goes upstream at once.
 /// `usize::MAX` means no cap at all.
 pub fn set_max_cached_bytes(cap: usize) {
-    // Any cap the user sets holds as set; AUTO itself is one byte short of
-    // no cap, which it then means in effect.
-    MAX_CACHED_BYTES.store(if cap == AUTO { AUTO - 1 } else { cap }, Ordering::Relaxed);
+    caps::set_max_cached_bytes(cap);
     shrink_to_cap();
 }
 
 /// Bytes currently held in the depot.
-pub fn cached_bytes() -> usize {
+#[cfg(test)]
+pub(crate) fn cached_bytes() -> usize {
     CACHED_BYTES.load(Ordering::Relaxed)
 }
 
@@ -197,16 +147,17 @@ pub fn cached_bytes() -> usize {
 /// # Safety
 /// `head` starts a chain of exactly `len` live, free blocks of `class`,
 /// owned by the caller and not referenced elsewhere.
-pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
-    // A slow path: restarts the decay thread after a fork.
-    super::decay::ensure_started();
-    let bytes = len * (class.size() + super::HEADER_SIZE);
+pub(crate) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
+    // A slow path: where the layer above restarts its helper after a fork.
+    hooks::slow_path();
+    let bytes = len * BLOCK_BYTES[class.0];
     // Relaxed: the counter is a bound, not a synchronisation point; the
     // blocks themselves are published by the mutex.
     let before = CACHED_BYTES.fetch_add(bytes, Ordering::Relaxed);
     if before.saturating_add(bytes) > max_cached_bytes() {
         CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
-        super::stats::count_depot_cap_hit();
+        // Relaxed: a statistic (slow path).
+        CAP_HITS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded from the caller.
         unsafe { release_chain(head) };
         return;
@@ -219,7 +170,7 @@ pub(super) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
 }
 
 /// Takes every class's lock, in class order (before `fork()`).
-pub(super) fn lock_all() {
+pub(crate) fn lock_all() {
     for class in &CLASSES {
         class.lock();
     }
@@ -230,7 +181,7 @@ pub(super) fn lock_all() {
 /// # Safety
 /// [`lock_all`] was called by this thread (or, in a forked child, by the
 /// parent's forking thread) and not undone yet.
-pub(super) unsafe fn unlock_all() {
+pub(crate) unsafe fn unlock_all() {
     for class in CLASSES.iter().rev() {
         // SAFETY: locked by lock_all, by the contract.
         unsafe { class.unlock() };
@@ -244,7 +195,7 @@ const INDEXED_FROM: usize = 4096;
 /// Blocks a batch index lists (the first ones of the batch).
 const INDEXED_BLOCKS: usize = 64;
 /// Words of a batch head before its index: the FreeBlock fields.
-pub(super) const INDEX_AT_WORD: usize = core::mem::size_of::<FreeBlock>() / 8;
+pub(crate) const INDEX_AT_WORD: usize = core::mem::size_of::<FreeBlock>() / 8;
 const _: () = assert!((INDEX_AT_WORD + INDEXED_BLOCKS) * 8 <= INDEXED_FROM);
 
 /// Writes the addresses of the first blocks of a batch into its head
@@ -255,7 +206,7 @@ const _: () = assert!((INDEX_AT_WORD + INDEXED_BLOCKS) * 8 <= INDEXED_FROM);
 ///
 /// # Safety
 /// `head` starts a chain of `len` free blocks of `class`, owned by the caller.
-pub(super) unsafe fn write_batch_index(class: SizeClass, head: *mut FreeBlock, len: usize) {
+pub(crate) unsafe fn write_batch_index(class: SizeClass, head: *mut FreeBlock, len: usize) {
     if class.size() < INDEXED_FROM {
         return;
     }
@@ -281,7 +232,7 @@ pub(super) unsafe fn write_batch_index(class: SizeClass, head: *mut FreeBlock, l
 /// # Safety
 /// `head` is null or the first block of a batch of `len` blocks of `class`
 /// just taken with [`take`] and still owned by the caller.
-pub(super) unsafe fn prefetch_batch(class: SizeClass, head: *mut FreeBlock, len: usize) {
+pub(crate) unsafe fn prefetch_batch(class: SizeClass, head: *mut FreeBlock, len: usize) {
     if class.size() < INDEXED_FROM || head.is_null() {
         return;
     }
@@ -291,17 +242,17 @@ pub(super) unsafe fn prefetch_batch(class: SizeClass, head: *mut FreeBlock, len:
         // (payload at least INDEXED_FROM bytes, so the slot is inside it);
         // put() wrote this slot for every batch of an indexed class with
         // more than `slot` blocks.
-        super::prefetch_for_write(unsafe { index.add(slot).read() });
+        prefetch_for_write(unsafe { index.add(slot).read() });
     }
 }
 
 /// Takes one batch of `class`: its first block and length, or null and 0.
-pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
+pub(crate) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
     let (head, len) = CLASSES[class.0].with(|stack| stack.pop_batch());
     if head.is_null() {
         return (head, 0);
     }
-    let bytes = len * (class.size() + super::HEADER_SIZE);
+    let bytes = len * BLOCK_BYTES[class.0];
     CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
     CLASS_BYTES[class.0].fetch_sub(bytes, Ordering::Relaxed);
     (head, len)
@@ -310,7 +261,7 @@ pub(super) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
 /// Returns upstream every batch that entered the depot at or before tick
 /// `before` (the decay thread), with `release` doing the returning; the
 /// number of blocks and bytes released.
-pub(super) fn release_older(
+pub(crate) fn release_older(
     before: u64,
     mut release: impl FnMut(SizeClass, *mut FreeBlock),
 ) -> (u64, u64) {
@@ -329,7 +280,7 @@ pub(super) fn release_older(
                 })
             });
             for &(head, len) in &chains[..count] {
-                let bytes = len * (class.size() + super::HEADER_SIZE);
+                let bytes = len * BLOCK_BYTES[class.0];
                 CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
                 CLASS_BYTES[index].fetch_sub(bytes, Ordering::Relaxed);
                 blocks += len as u64;
@@ -345,7 +296,7 @@ pub(super) fn release_older(
 }
 
 /// Returns every batch in the depot upstream.
-pub fn drain() {
+pub(crate) fn drain() {
     for index in 0..COUNT {
         loop {
             let (head, _) = take(SizeClass(index));
@@ -358,18 +309,8 @@ pub fn drain() {
     }
 }
 
-/// Frees a chain of blocks upstream.
-///
-/// # Safety
-/// `head` starts a null-terminated chain of free pooled blocks the caller owns.
-pub(super) unsafe fn release_chain(mut head: *mut FreeBlock) {
-    while !head.is_null() {
-        // SAFETY: each block in the chain is live and owned by the caller;
-        // its link is read before it is freed. Pooled blocks are mimalloc's.
-        unsafe {
-            let next = (*head).next;
-            super::upstream_free(head as *mut Header, false);
-            head = next;
-        }
-    }
+/// Depot hand-ins refused by its cap.
+pub(crate) fn cap_hits() -> u64 {
+    // Relaxed: a statistic.
+    CAP_HITS.load(Ordering::Relaxed)
 }

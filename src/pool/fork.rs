@@ -1,17 +1,22 @@
 //! `fork()` safety. A child must not inherit a lock that another parent
 //! thread held at the moment of the fork (it would wait forever), nor caches
-//! of threads it does not have. Before a fork the forking thread takes the reclaim lock
-//! (no other thread's lists are being taken) and every depot lock (in class
-//! order); after it, the parent releases them, and the
-//! child releases them and frees every other thread's record (see
-//! `record.rs`). mimalloc's process-wide locks are held around the fork too
+//! of threads it does not have. Before a fork the forking thread takes the
+//! decay pass lock, the reclaim lock (no other thread's lists are being
+//! taken) and every depot lock (in class order); after it, the parent
+//! releases them, and the child releases them and frees every other
+//! thread's record ([`after_fork_in_child`]). mimalloc's process-wide locks are held around the fork too
 //! (c_src/mimalloc_fork.c): it registers no handlers of its own. The
 //! handlers allocate nothing and start no thread, so a fork under memory
 //! pressure behaves like any other, and the child has only its one thread.
 
 use std::sync::Once;
 
-use super::{depot, record};
+use core::sync::atomic::Ordering;
+
+use super::block::EMPTY_LISTS;
+use super::record::records;
+use super::{decay, depot, hooks, lookup, reclaim, thread_cache};
+use crate::sys::thread::thread_pointer;
 
 extern "C" {
     // c_src/mimalloc_fork.c: mimalloc's process-wide locks.
@@ -24,8 +29,8 @@ extern "C" fn prepare() {
     // while it reclaims; a reclaim takes depot locks inside it), then
     // mimalloc's: a thread holding one of ours may call into mimalloc,
     // mimalloc never calls us.
-    super::decay::lock_work();
-    record::lock_reclaim();
+    decay::lock_for_fork();
+    reclaim::lock_for_fork();
     depot::lock_all();
     if !cfg!(miri) {
         // SAFETY: no preconditions; released in in_parent / in_child.
@@ -39,14 +44,15 @@ extern "C" fn prepare() {
 /// prepare() took the locks on the calling thread (in a forked child: on
 /// the parent's forking thread, which the child's one thread is).
 unsafe fn release_locks() {
-    // SAFETY: by the contract, each lock is held by this thread.
+    // SAFETY: each lock was taken by prepare() on this thread (the
+    // caller's contract), and is released once, in reverse order.
     unsafe {
         if !cfg!(miri) {
             zmqpool_mimalloc_fork_release();
         }
         depot::unlock_all();
-        record::unlock_reclaim();
-        super::decay::unlock_work();
+        reclaim::unlock_after_fork();
+        decay::unlock_after_fork();
     }
 }
 
@@ -59,17 +65,48 @@ extern "C" fn in_child() {
     // SAFETY: the parent's forking thread took the locks in prepare(); this
     // is that thread in the child (the locks do not check the owner).
     unsafe { release_locks() };
-    // No thread may start while the child's state is being put right
-    // (the decay helper restarts at the child's next slow-path call).
-    super::decay::suspend(true);
-    record::after_fork_in_child();
-    super::decay::suspend(false);
+    // No hook may run (and start a thread) while the child's state is
+    // being put right; the layer above restarts its helper at the child's
+    // next slow-path call.
+    hooks::suspend(true);
+    after_fork_in_child();
+    hooks::suspend(false);
+}
+
+/// In a forked child: every record but the calling thread's is free again;
+/// their lists go to the depot unless their owner was inside a cache
+/// operation when the fork happened (then the lists may be half-updated and
+/// are dropped: at most one thread cap of memory each).
+fn after_fork_in_child() {
+    let tp = thread_pointer();
+    let own = records().find(|record| record.owner() == tp);
+    lookup::reset_after_fork(own, tp);
+    for record in records().filter(|record| record.owner() != tp) {
+        // Relaxed: the child has one thread; the parent's stores are in
+        // its copied memory as they were at the fork.
+        if record.active.load(Ordering::Relaxed) == 0 {
+            // SAFETY: the child has one thread (R3), and the record's owner
+            // was outside every cache operation when its memory was copied.
+            thread_cache::flush(record, unsafe { record.lists() });
+        } else {
+            // SAFETY: as above, one thread; the half-updated lists are
+            // abandoned, not followed.
+            unsafe { *record.lists() = EMPTY_LISTS };
+            for class in 0..record.lens.len() {
+                record.set_len(class, 0);
+            }
+            record.cached_bytes.store(0, Ordering::Relaxed);
+        }
+        record.active.store(0, Ordering::Relaxed);
+        record.steal.store(0, Ordering::Relaxed);
+        record.release_owner();
+    }
 }
 
 static INSTALL: Once = Once::new();
 
 /// Installs the fork handlers (once per process).
-pub fn install() {
+pub(crate) fn install() {
     INSTALL.call_once(|| {
         // SAFETY: registers plain extern "C" functions without arguments.
         unsafe { libc::pthread_atfork(Some(prepare), Some(in_parent), Some(in_child)) };

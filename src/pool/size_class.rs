@@ -4,18 +4,30 @@
 //! case is one byte over a class boundary: 65 bytes in the 80-byte class).
 
 /// Number of classes.
-pub const COUNT: usize = 56;
+pub(crate) const COUNT: usize = 56;
 /// Largest size served from a class; larger requests go straight upstream.
-pub const MAX_SIZE: usize = 512 * 1024;
+pub(crate) const MAX_SIZE: usize = 512 * 1024;
 
-/// A size class: an index into the class table.
+/// A size class: an index into the class table, below [`COUNT`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SizeClass(pub usize);
+pub(crate) struct SizeClass(pub(crate) usize);
 
 impl SizeClass {
+    /// The class with this index (below [`COUNT`]).
+    #[inline(always)]
+    pub(crate) const fn from_index(index: usize) -> SizeClass {
+        SizeClass(index)
+    }
+
+    /// The class's index in the class tables.
+    #[inline(always)]
+    pub(crate) const fn index(self) -> usize {
+        self.0
+    }
+
     /// The class for a payload of `size` bytes; `None` above [`MAX_SIZE`].
     #[inline(always)]
-    pub fn of(size: usize) -> Option<SizeClass> {
+    pub(crate) fn of(size: usize) -> Option<SizeClass> {
         if size <= SMALL_LIMIT {
             return Some(SizeClass(SMALL[(size + 15) >> 4] as usize));
         }
@@ -39,12 +51,12 @@ impl SizeClass {
     /// Payload bytes a block of this class holds (a table lookup: this is
     /// on every allocation and release).
     #[inline]
-    pub fn size(self) -> usize {
+    pub(crate) fn size(self) -> usize {
         SIZES[self.0]
     }
 
     /// [`SizeClass::size`], usable in constant tables.
-    pub const fn size_const(self) -> usize {
+    pub(crate) const fn size_const(self) -> usize {
         let index = self.0;
         if index < 4 {
             return (index + 1) * 16;

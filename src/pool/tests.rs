@@ -1,4 +1,7 @@
+use super::block::{header_of, read_stamp, release_chain, FreeBlock, Origin};
+use super::counters::Counters;
 use super::*;
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -67,26 +70,63 @@ fn a_freed_block_is_reused_by_the_same_thread() {
     });
 }
 
+/// The calling thread's counters (its record's), read as plain numbers.
+fn my_counter(pick: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+    let record = lookup::current().expect("a record for the test thread");
+    pick(&record.counters).load(Ordering::Relaxed)
+}
+
 #[test]
 fn blocks_under_every_backend_are_released_after_a_switch() {
-    let mut blocks = Vec::new();
-    for backend in [Backend::Pool, Backend::Mimalloc, Backend::System] {
-        with_backend(backend, || {
-            for size in [40usize, 5000, 700_000] {
-                let p = alloc(size);
-                assert!(!p.is_null());
-                // SAFETY: p is live with `size` bytes.
-                unsafe { core::ptr::write_bytes(p, 1, size) };
-                blocks.push(p as usize);
+    let class_40 = size_class::SizeClass::of(40).unwrap();
+    let class_5000 = size_class::SizeClass::of(5000).unwrap();
+    let expected = [
+        (
+            Backend::Pool,
+            [
+                Origin::Class(class_40),
+                Origin::Class(class_5000),
+                Origin::Mimalloc,
+            ],
+        ),
+        (Backend::Mimalloc, [Origin::Mimalloc; 3]),
+        (Backend::System, [Origin::System; 3]),
+    ];
+    std::thread::spawn(move || {
+        let mut blocks = Vec::new();
+        for (backend, origins) in expected {
+            with_backend(backend, || {
+                for (size, origin) in [40usize, 5000, 700_000].into_iter().zip(origins) {
+                    let p = alloc(size);
+                    assert!(!p.is_null());
+                    // SAFETY: p is live with `size` bytes.
+                    unsafe { core::ptr::write_bytes(p, 1, size) };
+                    // SAFETY: p is live; its header was written by alloc.
+                    let (recorded, requested, _) = unsafe { read_stamp(header_of(p)) };
+                    assert_eq!(recorded, origin, "{backend:?}, {size} bytes");
+                    assert_eq!(requested, size);
+                    blocks.push(p as usize);
+                }
+            });
+        }
+        // Released under yet another backend: each goes back where it
+        // came from (7 upstream blocks, 2 pooled), counted on this thread.
+        let upstream = my_counter(|c| &c.upstream_frees);
+        let pooled = my_counter(|c| &c.class_frees[class_40.0])
+            + my_counter(|c| &c.class_frees[class_5000.0]);
+        with_backend(Backend::Mimalloc, || {
+            for p in blocks {
+                // SAFETY: each is live and released once.
+                unsafe { dealloc(p as *mut u8) };
             }
         });
-    }
-    with_backend(Backend::Pool, || {
-        for p in blocks {
-            // SAFETY: each is live and released once.
-            unsafe { dealloc(p as *mut u8) };
-        }
-    });
+        assert_eq!(my_counter(|c| &c.upstream_frees) - upstream, 7);
+        let pooled_after = my_counter(|c| &c.class_frees[class_40.0])
+            + my_counter(|c| &c.class_frees[class_5000.0]);
+        assert_eq!(pooled_after - pooled, 2);
+    })
+    .join()
+    .unwrap();
 }
 
 fn fill(p: *mut u8, size: usize, seed: u8) {
@@ -218,24 +258,68 @@ fn trim_empties_the_depot() {
     assert_eq!(depot::cached_bytes(), 0);
 }
 
+/// Exact counts, whatever other tests do meanwhile: each thread's own
+/// record counts only that thread's operations. 100 blocks allocated on one
+/// thread and freed on another: +100 allocations there, +100 frees and
+/// +100 foreign frees here, and nothing else on either side (the balance).
 #[test]
 fn stats_count_foreign_frees_and_balance() {
+    // No other test switches the backend meanwhile (blocks would go upstream).
     let _serial = serial();
-    let before = stats::snapshot();
-    let blocks: Vec<usize> = (0..100).map(|_| alloc(2000) as usize).collect();
-    std::thread::spawn(move || {
+    let class = size_class::SizeClass::of(2000).unwrap().0;
+    // The allocating thread stays alive until the frees are done: a thread
+    // that exited gives its record (and its tag) to the next new thread.
+    let (blocks_to, blocks_from) = mpsc::channel();
+    let (done_to, done_from) = mpsc::channel::<()>();
+    let allocator = std::thread::spawn(move || {
+        let before = (
+            my_counter(|c| &c.class_allocations[class]),
+            my_counter(|c| &c.class_frees[class]),
+        );
+        let blocks: Vec<usize> = (0..100).map(|_| alloc(2000) as usize).collect();
+        let after = (
+            my_counter(|c| &c.class_allocations[class]),
+            my_counter(|c| &c.class_frees[class]),
+        );
+        blocks_to.send(blocks).unwrap();
+        done_from.recv().unwrap();
+        (after.0 - before.0, after.1 - before.1)
+    });
+    let blocks = blocks_from.recv().unwrap();
+    let freed = std::thread::spawn(move || {
+        let before = (
+            my_counter(|c| &c.class_allocations[class]),
+            my_counter(|c| &c.class_frees[class]),
+            my_counter(|c| &c.class_foreign_frees[class]),
+        );
         for p in blocks {
-            // SAFETY: ownership moved to this thread.
+            // SAFETY: ownership moved to this thread; each released once.
             unsafe { dealloc(p as *mut u8) };
         }
+        let after = (
+            my_counter(|c| &c.class_allocations[class]),
+            my_counter(|c| &c.class_frees[class]),
+            my_counter(|c| &c.class_foreign_frees[class]),
+        );
+        (after.0 - before.0, after.1 - before.1, after.2 - before.2)
     })
     .join()
     .unwrap();
-    let after = stats::snapshot();
-    // Other tests run concurrently, so only lower bounds are exact.
-    assert!(after.allocations >= before.allocations + 100);
-    assert!(after.frees >= before.frees + 100);
-    assert!(after.foreign_frees >= before.foreign_frees + 100);
+    done_to.send(()).unwrap();
+    let allocated = allocator.join().unwrap();
+    assert_eq!(
+        allocated,
+        (100, 0),
+        "allocations and frees on the allocating thread"
+    );
+    assert_eq!(
+        freed,
+        (0, 100, 100),
+        "allocations, frees, foreign frees on the freeing thread"
+    );
+    // The process-wide sums see them too (lower bounds: other tests run).
+    let totals = stats::totals();
+    assert!(totals.classes[class].foreign_frees >= 100);
 }
 
 #[test]
@@ -284,9 +368,9 @@ fn a_large_batch_indexes_its_blocks_in_its_head() {
     assert!(blocks.iter().all(|b| !b.is_null()));
     // Chain the blocks by hand (as a thread's list holds them) and hand the
     // chain in as one batch.
-    let headers: Vec<*mut depot::FreeBlock> = blocks
+    let headers: Vec<*mut FreeBlock> = blocks
         .iter()
-        .map(|&b| header_of(b) as *mut depot::FreeBlock)
+        .map(|&b| header_of(b) as *mut FreeBlock)
         .collect();
     for (i, &h) in headers.iter().enumerate() {
         let next = headers.get(i + 1).copied().unwrap_or(core::ptr::null_mut());
@@ -299,14 +383,14 @@ fn a_large_batch_indexes_its_blocks_in_its_head() {
     // SAFETY: a chain of 5 live blocks of `class` we own.
     unsafe { depot::write_batch_index(class, headers[0], headers.len()) };
     let head = headers[0];
-    let index = (head as *const *mut depot::FreeBlock).wrapping_add(depot::INDEX_AT_WORD);
+    let index = (head as *const *mut FreeBlock).wrapping_add(depot::INDEX_AT_WORD);
     for (slot, &h) in headers.iter().enumerate() {
         // SAFETY: the head is a live block of over 4 KiB we own; the index
         // lies within its first 544 bytes.
         assert_eq!(unsafe { index.add(slot).read() }, h, "slot {slot}");
     }
     // SAFETY: we own the chain.
-    unsafe { depot::release_chain(head) };
+    unsafe { release_chain(head) };
 }
 
 /// Blocks filled whole by a copy go to the depot in batches of at most
@@ -327,7 +411,7 @@ fn copied_blocks_go_round_in_short_batches() {
                     break;
                 }
                 // SAFETY: take handed the batch to us.
-                unsafe { depot::release_chain(head) };
+                unsafe { release_chain(head) };
             }
             let blocks: Vec<*mut u8> = (0..8).map(|_| make()).collect();
             assert_eq!(thread_cache::cached_in_current_thread(), 0);
@@ -340,7 +424,7 @@ fn copied_blocks_go_round_in_short_batches() {
             held
         };
         let held_plain = held_after(&|| alloc(size));
-        let held_copies = held_after(&|| alloc_counted_copy(size, stats::Event::MessagePooled));
+        let held_copies = held_after(&|| alloc_counted_copy(size, EventSlot::new(1)));
         let block = (class.size() + HEADER_SIZE) as u64;
         assert_eq!(
             held_plain,

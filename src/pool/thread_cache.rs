@@ -11,15 +11,21 @@
 //! and frees without a cache: straight through the depot or upstream,
 //! counted in the process-wide totals.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
-use super::depot::{self, FreeBlock};
+use super::backend::{backend, backend_is_pool, Backend};
+use super::block::{
+    prefetch_for_write, read_stamp, stamp, upstream_alloc, upstream_free, FreeBlock, Header, Lists,
+    Origin, BLOCK_BYTES, HEADER_SIZE, STAMP_COPY, STAMP_ORIGIN,
+};
+use super::caps::{thread_cache_cap, DEFAULT_THREAD_CACHE_CAP};
+use super::counters::{self, bump, debit, EventSlot};
+use super::depot;
+use super::hooks;
+use super::lookup;
 use super::record::ThreadRecord;
 use super::size_class::{SizeClass, COUNT};
-use super::stats::{self, bump, Event};
-use super::{
-    read_stamp, stamp, upstream_alloc, upstream_free, Backend, Header, Origin, STAMP_COPY,
-};
+use super::stats;
 
 /// Bytes a thread keeps per class before handing a batch to the depot: one
 /// depot lock per this many bytes freed, so large messages, too, cross
@@ -31,28 +37,8 @@ use super::{
 const BATCH_BYTES: usize = DEFAULT_THREAD_CACHE_CAP as usize;
 const MAX_BATCH: usize = 64;
 const MIN_BATCH: usize = 4;
-/// A thread holding more than this across all classes hands the list it
-/// frees into to the depot at once, whatever its length: the per-thread
-/// bound (`ZMQPOOL_MAX_THREAD_CACHED_BYTES`, `zmqpool_set_max_thread_cached_bytes`).
-/// Frees never take a thread past it; a batch taken from the depot to serve
-/// allocations may, until it is used up.
-static THREAD_CACHE_CAP: AtomicU64 = AtomicU64::new(DEFAULT_THREAD_CACHE_CAP);
-pub(crate) const DEFAULT_THREAD_CACHE_CAP: u64 = 4 << 20;
-
-/// Sets the per-thread bound on cached bytes (0: each freed block goes to
-/// the depot at once, a batch of one).
-pub fn set_max_thread_cached_bytes(cap: usize) {
-    // Relaxed: a standalone setting.
-    THREAD_CACHE_CAP.store(cap as u64, Ordering::Relaxed);
-}
-
-/// The per-thread bound on cached bytes.
-pub fn max_thread_cached_bytes() -> usize {
-    THREAD_CACHE_CAP.load(Ordering::Relaxed) as usize
-}
-
 const fn batch_limit(index: usize) -> usize {
-    let size = SizeClass(index).size_const() + super::HEADER_SIZE;
+    let size = SizeClass(index).size_const() + HEADER_SIZE;
     let limit = BATCH_BYTES / size;
     if limit > MAX_BATCH {
         MAX_BATCH
@@ -87,7 +73,7 @@ static COPY_LIMITS: [usize; COUNT] = {
     let mut limits = [0; COUNT];
     let mut index = 0;
     while index < COUNT {
-        let size = SizeClass(index).size_const() + super::HEADER_SIZE;
+        let size = SizeClass(index).size_const() + HEADER_SIZE;
         let copy = COPY_BATCH_BYTES / size;
         let limit = batch_limit(index);
         limits[index] = if copy < limit {
@@ -104,106 +90,43 @@ static COPY_LIMITS: [usize; COUNT] = {
     limits
 };
 
-/// Bytes a block of each class occupies, header included.
-pub(crate) static BLOCK_BYTES: [usize; COUNT] = {
-    let mut bytes = [0; COUNT];
-    let mut index = 0;
-    while index < COUNT {
-        bytes[index] = SizeClass(index).size_const() + super::HEADER_SIZE;
-        index += 1;
-    }
-    bytes
-};
-
-/// The heads of a thread's free lists, one per class (all null: empty).
-/// Their lengths are atomics in the record (`ThreadRecord::lens`), written
-/// only by whoever holds the lists, so statistics can read them.
-pub(crate) type Lists = [*mut FreeBlock; COUNT];
-pub(crate) const EMPTY_LISTS: Lists = [core::ptr::null_mut(); COUNT];
-
-/// A list's length (the holder of the lists is its only writer).
-#[inline(always)]
-fn len(record: &ThreadRecord, class: usize) -> usize {
-    // Relaxed: single writer, the caller.
-    record.lens[class].load(Ordering::Relaxed) as usize
-}
-
-#[inline(always)]
-fn set_len(record: &ThreadRecord, class: usize, len: usize) {
-    // Relaxed: as above; readers (statistics) only need some recent value.
-    record.lens[class].store(len as u32, Ordering::Relaxed);
-}
-
 /// Allocates through the calling thread's cache.
 #[inline(always)]
-pub(super) fn alloc(size: usize) -> *mut u8 {
-    match ThreadRecord::current() {
-        Some(record) if record.enter() => {
-            // SAFETY: inside enter/leave on the owner thread.
-            let block = alloc_in(record, unsafe { record.lists() }, size);
-            record.leave();
-            block
-        }
-        Some(record) => {
-            record.leave();
-            alloc_after_wait(record, size)
-        }
+pub(crate) fn alloc(size: usize) -> *mut u8 {
+    match lookup::current() {
+        Some(record) => record.with_lists(|lists| alloc_in(record, lists, size)),
         None => alloc_without_cache(size),
     }
 }
 
-/// [`alloc`], counting `event` (when the allocation succeeds) in the same
-/// visit to the thread's record.
+/// [`alloc`], counting the event in `slot` (when the allocation succeeds)
+/// in the same visit to the thread's record.
 #[inline(always)]
-pub(crate) fn alloc_counted(size: usize, event: Event) -> *mut u8 {
-    match ThreadRecord::current() {
+pub(crate) fn alloc_counted(size: usize, slot: EventSlot) -> *mut u8 {
+    match lookup::current() {
         Some(record) => {
-            let block = if record.enter() {
-                // SAFETY: inside enter/leave on the owner thread.
-                let block = alloc_in(record, unsafe { record.lists() }, size);
-                record.leave();
-                block
-            } else {
-                record.leave();
-                alloc_after_wait(record, size)
-            };
+            let block = record.with_lists(|lists| alloc_in(record, lists, size));
             if !block.is_null() {
-                bump(&record.counters.events[event as usize], 1);
+                bump(&record.counters.events[slot.index()], 1);
             }
             block
         }
         None => {
             let block = alloc_without_cache(size);
             if !block.is_null() {
-                stats::count_unowned(event);
+                counters::count_unowned(slot);
             }
             block
         }
     }
 }
 
-/// Counts a message-layer event on the calling thread.
+/// Counts an event of the layer above on the calling thread.
 #[inline(always)]
-pub(crate) fn count(event: Event) {
-    match ThreadRecord::current() {
-        Some(record) => bump(&record.counters.events[event as usize], 1),
-        None => stats::count_unowned(event),
-    }
-}
-
-/// A reclaimer held the lists: wait for it, then allocate.
-#[cold]
-#[inline(never)]
-fn alloc_after_wait(record: &ThreadRecord, size: usize) -> *mut u8 {
-    loop {
-        record.wait();
-        if record.enter() {
-            // SAFETY: inside enter/leave on the owner thread.
-            let block = alloc_in(record, unsafe { record.lists() }, size);
-            record.leave();
-            return block;
-        }
-        record.leave();
+pub(crate) fn count(slot: EventSlot) {
+    match lookup::current() {
+        Some(record) => bump(&record.counters.events[slot.index()], 1),
+        None => counters::count_unowned(slot),
     }
 }
 
@@ -212,11 +135,13 @@ fn alloc_after_wait(record: &ThreadRecord, size: usize) -> *mut u8 {
 #[inline(always)]
 fn alloc_in(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
     if let Some(class) = SizeClass::of(size) {
-        if super::backend_is_pool() {
+        if backend_is_pool() {
             let block = pop(record, lists, class);
             if !block.is_null() {
                 bump(&record.counters.class_allocations[class.0], 1);
-                // SAFETY: the block is ours now, nobody else references it.
+                // SAFETY: a block popped off this thread's list is free, at
+                // least HEADER_SIZE + class size bytes, and now referenced
+                // by nobody else.
                 return unsafe {
                     stamp(block as *mut Header, size, Origin::Class(class), record.tag)
                 };
@@ -228,7 +153,7 @@ fn alloc_in(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
 
 #[inline(never)]
 fn alloc_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
-    let (header, origin) = match (super::backend(), SizeClass::of(size)) {
+    let (header, origin) = match (backend(), SizeClass::of(size)) {
         (Backend::Pool, Some(class)) => {
             (refill_and_pop(record, lists, class), Origin::Class(class))
         }
@@ -245,7 +170,8 @@ fn alloc_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 
             bump(&record.counters.upstream_bytes_allocated, size as u64);
         }
     }
-    // SAFETY: `header` starts a live block nobody else references.
+    // SAFETY: `header` starts a live block of at least HEADER_SIZE + size
+    // bytes (a class block or a fresh upstream one) nobody else references.
     unsafe { stamp(header, size, origin, record.tag) }
 }
 
@@ -254,12 +180,13 @@ fn alloc_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 
 fn pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) -> *mut FreeBlock {
     let block = lists[class.0];
     if !block.is_null() {
-        // SAFETY: a block on the list is free and owned by this cache.
+        // SAFETY: a block on the caller's list is free and held by the
+        // caller (R3), so its link is valid to read.
         let next = unsafe { (*block).next };
         lists[class.0] = next;
-        super::prefetch_for_write(next as *const u8);
-        set_len(record, class.0, len(record, class.0) - 1);
-        debit(&record.cached_bytes, BLOCK_BYTES[class.0]);
+        prefetch_for_write(next as *const u8);
+        record.set_len(class.0, record.len(class.0) - 1);
+        debit(&record.cached_bytes, BLOCK_BYTES[class.0] as u64);
     }
     block
 }
@@ -278,19 +205,21 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
     }
     let (head, taken) = depot::take(class);
     if head.is_null() {
+        // Relaxed: single writer, this thread (the owner).
         let misses = record.counters.class_misses[class.0].load(Ordering::Relaxed) + 1;
         bump(&record.counters.class_misses[class.0], 1);
         if misses % PEAK_SAMPLE_MISSES == 0 {
             stats::note_class_peak(class);
         }
         // A miss is a slow path: where a forked child's helper restarts.
-        super::decay::ensure_started();
+        hooks::slow_path();
         return upstream_alloc(class.size(), false);
     }
-    // SAFETY: a batch of `taken` blocks of `class` just taken, ours.
+    // SAFETY: a batch of `taken` blocks of `class` just taken from the
+    // depot, now the caller's.
     unsafe { depot::prefetch_batch(class, head, taken) };
     lists[class.0] = head;
-    set_len(record, class.0, taken);
+    record.set_len(class.0, taken);
     bump(&record.cached_bytes, (taken * BLOCK_BYTES[class.0]) as u64);
     pop(record, lists, class) as *mut Header
 }
@@ -300,38 +229,13 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
 /// # Safety
 /// `header` starts a live block from [`alloc`], released exactly once.
 #[inline(always)]
-pub(super) unsafe fn dealloc(header: *mut Header) {
-    match ThreadRecord::current() {
-        Some(record) if record.enter() => {
-            // SAFETY: inside enter/leave on the owner thread; the caller
-            // hands over the block.
-            unsafe { dealloc_in(record, record.lists(), header) };
-            record.leave();
-        }
-        Some(record) => {
-            record.leave();
-            // SAFETY: forwarded from the caller.
-            unsafe { dealloc_after_wait(record, header) }
-        }
-        // SAFETY: forwarded from the caller.
+pub(crate) unsafe fn dealloc(header: *mut Header) {
+    match lookup::current() {
+        // SAFETY: the caller hands over a live block, released once; the
+        // lists are this thread's inside with_lists.
+        Some(record) => record.with_lists(|lists| unsafe { dealloc_in(record, lists, header) }),
+        // SAFETY: as above, the caller's live block.
         None => unsafe { dealloc_without_cache(header) },
-    }
-}
-
-/// # Safety
-/// As for [`dealloc`].
-#[cold]
-#[inline(never)]
-unsafe fn dealloc_after_wait(record: &ThreadRecord, header: *mut Header) {
-    loop {
-        record.wait();
-        if record.enter() {
-            // SAFETY: inside enter/leave on the owner thread; forwarded.
-            unsafe { dealloc_in(record, record.lists(), header) };
-            record.leave();
-            return;
-        }
-        record.leave();
     }
 }
 
@@ -342,37 +246,39 @@ unsafe fn dealloc_after_wait(record: &ThreadRecord, header: *mut Header) {
 /// `header` starts a live block from `alloc`, released exactly once.
 #[inline(always)]
 unsafe fn dealloc_in(record: &ThreadRecord, lists: &mut Lists, header: *mut Header) {
-    // SAFETY: by the contract, a live header.
+    // SAFETY: the caller's block is live, so its header is initialised.
     let stamp = unsafe { (*header).stamp };
-    let index = (stamp & 0xFF) as usize;
+    let index = (stamp & STAMP_ORIGIN) as usize;
     if index < COUNT {
         bump(&record.counters.class_frees[index], 1);
         if (stamp >> 32) as u32 != record.tag {
             bump(&record.counters.class_foreign_frees[index], 1);
         }
         let bytes = BLOCK_BYTES[index];
-        // Relaxed: single writer (the owner) for the gauge; the cap is a
-        // standalone setting.
+        // Relaxed: single writer (the holder of the lists) for the gauge.
         let cached = record.cached_bytes.load(Ordering::Relaxed) + bytes as u64;
         let block = header as *mut FreeBlock;
-        let length = len(record, index);
+        let length = record.len(index);
         let limit = if stamp & STAMP_COPY == 0 {
             LIMITS[index]
         } else {
             COPY_LIMITS[index]
         };
-        if length < limit && cached <= THREAD_CACHE_CAP.load(Ordering::Relaxed) {
-            // SAFETY: the caller hands over the block.
+        if length < limit && cached <= thread_cache_cap() {
+            // SAFETY: the caller hands over the block: it is free now and
+            // at least a FreeBlock long, so its link may be written.
             unsafe { (*block).next = lists[index] };
             lists[index] = block;
-            set_len(record, index, length + 1);
+            record.set_len(index, length + 1);
+            // Relaxed: as above.
             record.cached_bytes.store(cached, Ordering::Relaxed);
             return;
         }
         // SAFETY: a live pooled block of this class, handed over.
         return unsafe { push_slow(record, lists, SizeClass(index), block, limit) };
     }
-    // SAFETY: a live upstream block, released once.
+    // SAFETY: the origin byte is an upstream marker: a live upstream block,
+    // released once.
     unsafe { dealloc_upstream(record, header) }
 }
 
@@ -380,14 +286,14 @@ unsafe fn dealloc_in(record: &ThreadRecord, lists: &mut Lists, header: *mut Head
 /// `header` starts a live block from upstream, released exactly once.
 #[inline(never)]
 unsafe fn dealloc_upstream(record: &ThreadRecord, header: *mut Header) {
-    // SAFETY: by the contract, a live header.
+    // SAFETY: the caller's block is live, its header written by stamp().
     let (origin, size, tag) = unsafe { read_stamp(header) };
     bump(&record.counters.upstream_frees, 1);
     bump(&record.counters.upstream_bytes_freed, size as u64);
     if tag != record.tag {
         bump(&record.counters.upstream_foreign_frees, 1);
     }
-    // SAFETY: a live block from that upstream, released once.
+    // SAFETY: a live block from the upstream its origin names, released once.
     unsafe { upstream_free(header, origin == Origin::System) }
 }
 
@@ -406,20 +312,21 @@ unsafe fn push_slow(
     limit: usize,
 ) {
     let bytes = BLOCK_BYTES[class.0];
-    let cap = THREAD_CACHE_CAP.load(Ordering::Relaxed);
-    let length = len(record, class.0);
+    let cap = thread_cache_cap();
+    let length = record.len(class.0);
     if length < limit {
         // Not the list's limit: the thread's cap.
         bump(&record.counters.thread_cap_hits, 1);
     }
     if length > 0 {
         // SAFETY: the list is a chain of `length` free blocks of `class`
-        // owned by this cache; it is emptied right after.
+        // held by the caller; it is emptied right after.
         unsafe { depot::put(class, lists[class.0], length) };
-        debit(&record.cached_bytes, length * bytes);
+        debit(&record.cached_bytes, (length * bytes) as u64);
         lists[class.0] = core::ptr::null_mut();
-        set_len(record, class.0, 0);
+        record.set_len(class.0, 0);
     }
+    // Relaxed: single writer, the holder of the lists.
     if record.cached_bytes.load(Ordering::Relaxed) + bytes as u64 > cap {
         // Still over the per-thread bound: the block goes on alone.
         // SAFETY: the caller hands over the block: a chain of one.
@@ -429,23 +336,24 @@ unsafe fn push_slow(
         }
         return;
     }
-    // SAFETY: the caller hands over the block.
+    // SAFETY: the caller hands over the block; it starts a list of one.
     unsafe { (*block).next = core::ptr::null_mut() };
     lists[class.0] = block;
-    set_len(record, class.0, 1);
+    record.set_len(class.0, 1);
     bump(&record.cached_bytes, bytes as u64);
 }
 
 /// Hands every list of `record` to the depot. The caller holds the lists
-/// (owner inside enter/leave, a reclaimer, or a forked child's only thread).
+/// (R3: owner inside with_lists, a reclaimer, or a forked child's only
+/// thread).
 pub(crate) fn flush(record: &ThreadRecord, lists: &mut Lists) {
     for (index, head) in lists.iter_mut().enumerate() {
         if !head.is_null() {
             // SAFETY: the list is a chain of `len` free blocks of this class
             // held by the caller; it is emptied right after.
-            unsafe { depot::put(SizeClass(index), *head, len(record, index)) };
+            unsafe { depot::put(SizeClass(index), *head, record.len(index)) };
             *head = core::ptr::null_mut();
-            set_len(record, index, 0);
+            record.set_len(index, 0);
         }
     }
     // Relaxed: the caller holds the lists, and with them the gauge.
@@ -463,39 +371,31 @@ pub(crate) fn take_lists(
 ) {
     for (index, head) in lists.iter_mut().enumerate() {
         if !head.is_null() && which(index) {
-            let length = len(record, index);
+            let length = record.len(index);
             each(SizeClass(index), *head, length);
             *head = core::ptr::null_mut();
-            set_len(record, index, 0);
-            debit(&record.cached_bytes, length * BLOCK_BYTES[index]);
+            record.set_len(index, 0);
+            debit(&record.cached_bytes, (length * BLOCK_BYTES[index]) as u64);
         }
     }
-}
-
-fn debit(counter: &AtomicU64, by: usize) {
-    // Relaxed: single writer (whoever holds the lists).
-    counter.store(
-        counter.load(Ordering::Relaxed).wrapping_sub(by as u64),
-        Ordering::Relaxed,
-    );
 }
 
 /// The path for a thread without a cache (exiting, or no memory for a
 /// record): straight upstream, counted in the process-wide totals.
 #[cold]
 fn alloc_without_cache(size: usize) -> *mut u8 {
-    let system = super::backend() == Backend::System;
+    let system = backend() == Backend::System;
     let header = upstream_alloc(size, system);
     if header.is_null() {
         return core::ptr::null_mut();
     }
-    stats::count_unowned_upstream_allocation(size);
+    counters::count_unowned_upstream_allocation(size);
     let origin = if system {
         Origin::System
     } else {
         Origin::Mimalloc
     };
-    // SAFETY: a fresh block.
+    // SAFETY: a fresh upstream block of HEADER_SIZE + size bytes.
     unsafe { stamp(header, size, origin, 0) }
 }
 
@@ -503,11 +403,11 @@ fn alloc_without_cache(size: usize) -> *mut u8 {
 /// As for [`dealloc`].
 #[cold]
 unsafe fn dealloc_without_cache(header: *mut Header) {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: the caller's block is live, its header written by stamp().
     let (origin, size, _) = unsafe { read_stamp(header) };
     match origin {
         Origin::Class(class) => {
-            stats::count_unowned_class_free(class);
+            counters::count_unowned_class_free(class);
             let block = header as *mut FreeBlock;
             // SAFETY: the caller hands over the block: a chain of one.
             unsafe {
@@ -516,28 +416,23 @@ unsafe fn dealloc_without_cache(header: *mut Header) {
             }
         }
         _ => {
-            stats::count_unowned_upstream_free(size);
-            // SAFETY: a live block from that upstream, released once.
+            counters::count_unowned_upstream_free(size);
+            // SAFETY: a live block from the upstream its origin names,
+            // released once.
             unsafe { upstream_free(header, origin == Origin::System) }
         }
     }
 }
 
 /// Hands the calling thread's lists to the depot.
-pub(super) fn flush_current_thread() {
-    if let Some(record) = ThreadRecord::current() {
-        while !record.enter() {
-            record.leave();
-            record.wait();
-        }
-        // SAFETY: inside enter/leave on the owner thread.
-        flush(record, unsafe { record.lists() });
-        record.leave();
+pub(crate) fn flush_current_thread() {
+    if let Some(record) = lookup::current() {
+        record.with_lists(|lists| flush(record, lists));
     }
 }
 
 /// The calling thread's cached bytes (for tests).
 #[cfg(test)]
-pub(super) fn cached_in_current_thread() -> u64 {
-    ThreadRecord::current().map_or(0, |record| record.cached_bytes.load(Ordering::Relaxed))
+pub(crate) fn cached_in_current_thread() -> u64 {
+    lookup::current().map_or(0, |record| record.cached_bytes.load(Ordering::Relaxed))
 }

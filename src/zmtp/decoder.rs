@@ -1,180 +1,36 @@
-//! The ZMTP frame decoder.
+//! The ZMTP frame decoder's state machine.
 //!
 //! The caller reads bytes into the buffer [`Decoder::get_buffer`] names
-//! and hands them to [`Decoder::decode`]. That buffer is a shared,
-//! reference-counted pool block (libzmq's `shared_message_memory_allocator`):
-//! a frame whose body lies wholly in it becomes a zero-copy zclmsg pointing
-//! into it, and the block is released when the decoder and the last such
-//! message are done with it, on whatever thread that happens.
-//!
-//! ```text
-//!   pool block: [ refs | pad ][ data: buf_size bytes ][ content slots ... ]
-//! ```
-//!
-//! Every zero-copy message needs a 40-byte content block; the block carries
-//! one slot for each frame that could fit in its data, so decoding takes
-//! no allocation at all. Reference counting costs one atomic decrement per
-//! message, when it is closed: the decoder charges the count for every slot
-//! up front and gives back the unused ones when it lets the block go.
+//! and hands them to [`Decoder::decode`]. That buffer is a slot buffer
+//! (`msg/slot_buffer.rs`): a frame whose body lies wholly in it becomes a
+//! zero-copy message pointing into it, and the block is released when the
+//! decoder and the last such message are done with it, on whatever thread
+//! that happens.
 //!
 //! A frame too large for the buffer, or not wholly in it, is read into a
 //! message from the pool; once the rest of its body is at least a buffer
 //! long, `get_buffer` points straight into that body, so large bodies are
-//! read with no extra copy.
+//! read with no extra copy. Bytes that do not come from the decoder's own
+//! buffer ([`Decoder::decode_slice`]) are always copied: a message never
+//! points into memory the decoder does not own.
+//!
+//! The safe Rust way in is [`Decoder::buffer`], whose guard
+//! (`read_buffer.rs`) hands the region out and commits what was written.
 
-use core::ffi::{c_int, c_void};
-use core::sync::atomic::AtomicUsize;
+use core::ffi::c_int;
 
+use super::read_buffer::ReadBuffer;
 use super::{FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
-use crate::msg::layout::{flags, Content, Kind, Msg, MAX_VSM_SIZE};
+use crate::msg::layout::{Msg, MAX_VSM_SIZE};
+use crate::msg::slot_buffer::{self, SlotBuffer};
 use crate::msg::{self, Errno, Message, Result, EMPTY};
-use crate::pool;
-use crate::sync::refcount;
 
-/// The front of a shared buffer block: the reference count, padded so
-/// the data that follows is 16-byte aligned.
-#[repr(C)]
-struct BufferHeader {
-    refs: AtomicUsize,
-    _pad: [usize; 3],
-}
-const HEADER_BYTES: usize = core::mem::size_of::<BufferHeader>();
-const _: () = assert!(HEADER_BYTES == 32);
-const CONTENT_BYTES: usize = core::mem::size_of::<Content>();
-/// The smallest frame that is decoded zero-copy: a 2-byte header and a
-/// body too large to be stored inline.
-const MIN_ZERO_COPY_FRAME: usize = 2 + MAX_VSM_SIZE + 1;
 /// Smallest buffer: larger than any inline body, so `get_buffer` only ever
 /// points into heap memory.
 const MIN_BUFFER: usize = 64;
 
-/// A shared buffer the decoder currently reads into.
-struct Shared {
-    header: *mut BufferHeader,
-    data: *mut u8,
-    capacity: usize,
-    slots: *mut Content,
-    slot_count: usize,
-    used: usize,
-    /// Whether the data has been written once (by ReadBuffer::as_mut_slice's
-    /// zeroing): from then on every byte of it is initialised.
-    zeroed: bool,
-}
-
-impl Shared {
-    fn new(capacity: usize) -> Option<Shared> {
-        let slot_count = capacity / MIN_ZERO_COPY_FRAME + 1;
-        let data_bytes = capacity.checked_next_multiple_of(8)?;
-        let total = HEADER_BYTES
-            .checked_add(data_bytes)?
-            .checked_add(slot_count.checked_mul(CONTENT_BYTES)?)?;
-        let block = pool::alloc(total);
-        if block.is_null() {
-            return None;
-        }
-        let header = block as *mut BufferHeader;
-        // SAFETY: a fresh pool block of `total` bytes, 16-aligned: room for
-        // the header, the data and the slots (8-aligned after the data).
-        unsafe {
-            header.write(BufferHeader {
-                refs: AtomicUsize::new(1 + slot_count),
-                _pad: [0; 3],
-            });
-            Some(Shared {
-                header,
-                data: block.add(HEADER_BYTES),
-                capacity,
-                slots: block.add(HEADER_BYTES + data_bytes) as *mut Content,
-                slot_count,
-                used: 0,
-                zeroed: false,
-            })
-        }
-    }
-
-    fn refs(&self) -> &AtomicUsize {
-        // SAFETY: the decoder holds a reference, so the header is live.
-        unsafe { &(*self.header).refs }
-    }
-
-    /// True when no message made from this buffer is alive: the count is
-    /// exactly the decoder's own reference plus the unused slots' charge.
-    fn idle(&self) -> bool {
-        // Every closed message's reads of the buffer happen before it is
-        // written again (sync::refcount::only).
-        refcount::only(self.refs(), 1 + (self.slot_count - self.used))
-    }
-
-    /// Makes an idle buffer new again.
-    fn reset(&mut self) {
-        self.used = 0;
-        // Nobody else holds a reference (checked by idle()).
-        refcount::reset(self.refs(), 1 + self.slot_count);
-    }
-
-    fn contains(&self, ptr: *const u8, len: usize) -> bool {
-        let start = self.data as usize;
-        let at = ptr as usize;
-        at >= start && at <= start + self.capacity && len <= start + self.capacity - at
-    }
-
-    /// Makes `out` a zero-copy message over `len` bytes at `ptr` (inside
-    /// the buffer); false when every slot is taken.
-    #[inline(always)]
-    fn message_into(&mut self, ptr: *const u8, len: usize, out: &mut Msg) -> bool {
-        if self.used == self.slot_count {
-            return false;
-        }
-        // SAFETY: `used < slot_count`: the slot lies inside the block and no
-        // live message uses it (slots are handed out once per reset).
-        let slot = unsafe { self.slots.add(self.used) };
-        self.used += 1;
-        // SAFETY: as above; the slot's charge passes to the message.
-        unsafe {
-            slot.write(Content {
-                data: ptr as *mut c_void,
-                size: len,
-                ffn: Some(release_shared),
-                hint: self.header as *mut c_void,
-                refcnt: core::sync::atomic::AtomicU32::new(0),
-            });
-        }
-        out.metadata = core::ptr::null_mut();
-        out.kind = Kind::Zclmsg as u8;
-        out.flags = 0;
-        out.routing_id = 0;
-        out.group.clear_short();
-        out.set_content(slot);
-        true
-    }
-
-    /// Drops the decoder's reference and the unused slots' charge.
-    fn release(self) {
-        let ours = 1 + (self.slot_count - self.used);
-        // Whoever drops the last reference frees the block after every
-        // other holder is done.
-        if refcount::release(self.refs(), ours) {
-            // SAFETY: the last reference: the block is ours to free.
-            unsafe { pool::dealloc(self.header as *mut u8) };
-        }
-    }
-}
-
-/// Content release function of zero-copy messages: the hint is the
-/// buffer's header.
-pub(super) unsafe extern "C" fn release_shared(_data: *mut c_void, hint: *mut c_void) {
-    let header = hint as *mut BufferHeader;
-    // SAFETY: only Shared::message installs this function, with the live
-    // block's header as hint; the message's charge keeps it alive until now.
-    unsafe {
-        if refcount::release(&(*header).refs, 1) {
-            pool::dealloc(header as *mut u8);
-        }
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
+pub(super) enum State {
     Flags,
     Size,
     /// The size is known but its message could not be made yet (ENOMEM,
@@ -215,18 +71,21 @@ impl From<DecodeError> for std::io::Error {
 pub struct Decoder {
     buf_size: usize,
     max_msg_size: i64,
-    shared: Option<Shared>,
-    state: State,
+    pub(super) shared: Option<SlotBuffer>,
+    /// False while decoding bytes the decoder does not own
+    /// ([`Decoder::decode_slice`]): no zero-copy message is made from them.
+    input_is_own: bool,
+    pub(super) state: State,
     frame_flags: u8,
     size_bytes: [u8; 8],
     size_have: usize,
     /// The message being filled (State::Body): a pool zclmsg.
     in_progress: Msg,
-    body_size: usize,
-    body_filled: usize,
+    pub(super) body_size: usize,
+    pub(super) body_filled: usize,
     /// Bytes of the in-progress body known to be initialised (zeroed for
     /// ReadBuffer::as_mut_slice, or written).
-    body_zeroed: usize,
+    pub(super) body_zeroed: usize,
     /// Bytes of the shared buffer a commit could not decode for lack of
     /// memory (ENOMEM): decoded by `resume` before the buffer is reused.
     pending_at: *const u8,
@@ -262,6 +121,7 @@ impl Decoder {
             buf_size,
             max_msg_size,
             shared: None,
+            input_is_own: true,
             state: State::Flags,
             frame_flags: 0,
             size_bytes: [0; 8],
@@ -278,7 +138,7 @@ impl Decoder {
         })
     }
 
-    fn body_ptr(&mut self) -> *mut u8 {
+    pub(super) fn body_ptr(&mut self) -> *mut u8 {
         // SAFETY: in State::Body, in_progress is a live message.
         unsafe { msg::data(&mut self.in_progress) as *mut u8 }
     }
@@ -300,10 +160,10 @@ impl Decoder {
                 if let Some(old) = old {
                     old.release();
                 }
-                Shared::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?
+                SlotBuffer::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?
             }
         };
-        let region = (shared.data, shared.capacity);
+        let region = (shared.data(), shared.capacity());
         self.shared = Some(shared);
         Ok(region)
     }
@@ -326,14 +186,11 @@ impl Decoder {
     /// Sets the ready message's flags from the frame's and marks it ready.
     #[inline(always)]
     fn mark_ready(&mut self) {
-        let mut msg_flags = 0;
-        if self.frame_flags & FLAG_MORE != 0 {
-            msg_flags |= flags::MORE;
-        }
-        if self.frame_flags & FLAG_COMMAND != 0 {
-            msg_flags |= flags::COMMAND;
-        }
-        self.ready.flags |= msg_flags;
+        slot_buffer::mark_frame(
+            &mut self.ready,
+            self.frame_flags & FLAG_MORE != 0,
+            self.frame_flags & FLAG_COMMAND != 0,
+        );
         self.has_ready = true;
         self.state = State::Flags;
     }
@@ -418,16 +275,9 @@ impl Decoder {
         let at = unsafe { data.add(2) };
         if len <= MAX_VSM_SIZE {
             // Inline body, written straight into the ready slot.
-            let ready = &mut self.ready;
-            ready.metadata = core::ptr::null_mut();
-            ready.kind = Kind::Vsm as u8;
-            ready.vsm_size = len as u8;
-            ready.flags = 0;
-            ready.routing_id = 0;
-            ready.group.clear_short();
-            // SAFETY: len <= 33 bytes in bounds of the input.
+            // SAFETY: len <= 33 bytes in bounds of the input (checked above).
             let body = unsafe { core::slice::from_raw_parts(at, len) };
-            ready.inline_mut()[..len].copy_from_slice(body);
+            slot_buffer::inline_into(body, &mut self.ready);
         } else if !self.zero_copy(at, len, len) {
             return None;
         }
@@ -548,7 +398,7 @@ impl Decoder {
     /// large to be inline, and a slot is free.
     #[inline(always)]
     fn zero_copy(&mut self, at: *const u8, len: usize, available: usize) -> bool {
-        if len <= MAX_VSM_SIZE || available < len {
+        if len <= MAX_VSM_SIZE || available < len || !self.input_is_own {
             return false;
         }
         match self.shared.as_mut() {
@@ -591,13 +441,7 @@ impl Decoder {
         let (data, len) = self.get_buffer()?;
         let in_body =
             self.state == State::Body && data == self.body_ptr().wrapping_add(self.body_filled);
-        Ok(ReadBuffer {
-            decoder: self,
-            data,
-            len,
-            in_body,
-            uninit_exposed: false,
-        })
+        Ok(ReadBuffer::new(self, data, len, in_body))
     }
 
     /// Bytes of the last commit still waiting (it failed with ENOMEM after
@@ -625,7 +469,7 @@ impl Decoder {
 
     /// After decoding `len` bytes at `at` from the decoder's own buffer:
     /// keeps the unconsumed rest when the failure was ENOMEM.
-    fn keep_pending(
+    pub(super) fn keep_pending(
         &mut self,
         at: *const u8,
         len: usize,
@@ -639,20 +483,27 @@ impl Decoder {
         }
     }
 
-    /// Decodes bytes held elsewhere (copied into messages), appending every
-    /// complete message to `out`.
+    /// Decodes bytes held elsewhere, appending every complete message to
+    /// `out`. Every body is copied into a message of its own, whatever the
+    /// slice is (even the body of a message this decoder made): messages
+    /// made here never alias the caller's memory.
     pub fn decode_slice(
         &mut self,
         data: &[u8],
         out: &mut Vec<Message>,
     ) -> core::result::Result<(), DecodeError> {
-        // SAFETY: a slice is readable for its length.
-        unsafe { self.decode_all(data.as_ptr(), data.len(), out) }
+        self.input_is_own = false;
+        // SAFETY: a slice is readable for its length; with input_is_own
+        // false no message is made over its bytes (they are copied), so
+        // decode's condition on the decoder's own buffer does not arise.
+        let result = unsafe { self.decode_all(data.as_ptr(), data.len(), out) };
+        self.input_is_own = true;
+        result
     }
 
     /// # Safety
     /// As for [`Decoder::decode`].
-    unsafe fn decode_all(
+    pub(super) unsafe fn decode_all(
         &mut self,
         data: *const u8,
         size: usize,
@@ -682,121 +533,6 @@ impl Decoder {
                 return Ok(());
             }
         }
-    }
-}
-
-/// The region [`Decoder::buffer`] named, borrowed from the decoder until
-/// [`ReadBuffer::commit`] (or drop, which decodes nothing).
-pub struct ReadBuffer<'a> {
-    decoder: &'a mut Decoder,
-    data: *mut u8,
-    len: usize,
-    /// The region is the unfilled rest of the in-progress body (else the
-    /// shared buffer).
-    in_body: bool,
-    /// as_uninit_slice was called: only commit_written may follow.
-    uninit_exposed: bool,
-}
-
-impl ReadBuffer<'_> {
-    /// The bytes to read into, initialised: memory the decoder has not
-    /// handed out before is zeroed first (once per shared buffer, once per
-    /// large message body). [`ReadBuffer::as_uninit_slice`] skips that.
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        let decoder = &mut *self.decoder;
-        if self.in_body {
-            let from = decoder.body_zeroed.max(decoder.body_filled);
-            if from < decoder.body_size {
-                // SAFETY: [from, body_size) lies inside the live body of
-                // the in-progress message (body_filled <= from).
-                unsafe {
-                    decoder
-                        .body_ptr()
-                        .add(from)
-                        .write_bytes(0, decoder.body_size - from)
-                };
-            }
-            decoder.body_zeroed = decoder.body_size;
-        } else if let Some(shared) = decoder.shared.as_mut() {
-            if !shared.zeroed {
-                // SAFETY: the shared buffer's data is `capacity` writable
-                // bytes the decoder owns, and no message reads them yet
-                // (a fresh buffer: none made from it).
-                unsafe { shared.data.write_bytes(0, shared.capacity) };
-                shared.zeroed = true;
-            }
-        }
-        // SAFETY: get_buffer named `len` writable bytes owned by the
-        // decoder (its shared buffer, or the unfilled rest of a pool body),
-        // all initialised (above), valid while the decoder is not otherwise
-        // used: the guard holds its only borrow.
-        unsafe { core::slice::from_raw_parts_mut(self.data, self.len) }
-    }
-
-    /// The bytes to read into, possibly uninitialised (no zeroing): for
-    /// readers that take raw memory; then [`ReadBuffer::commit_written`].
-    pub fn as_uninit_slice(&mut self) -> &mut [core::mem::MaybeUninit<u8>] {
-        self.uninit_exposed = true;
-        // SAFETY: as in as_mut_slice; MaybeUninit<u8> asks nothing of the
-        // bytes' contents.
-        unsafe {
-            core::slice::from_raw_parts_mut(self.data as *mut core::mem::MaybeUninit<u8>, self.len)
-        }
-    }
-
-    /// Decodes the first `filled` bytes written into the region (EINVAL if
-    /// more than it holds), appending every complete message to `out`. On
-    /// ENOMEM the bytes not consumed wait in the decoder:
-    /// [`Decoder::resume`] decodes them once memory is back.
-    ///
-    /// After [`ReadBuffer::as_uninit_slice`] this fails with EINVAL (and
-    /// decodes nothing): what was written there is committed with
-    /// `commit_written`.
-    pub fn commit(
-        mut self,
-        filled: usize,
-        out: &mut Vec<Message>,
-    ) -> core::result::Result<(), DecodeError> {
-        if self.uninit_exposed {
-            return Err(DecodeError {
-                errno: Errno(libc::EINVAL),
-                consumed: 0,
-            });
-        }
-        // Initialises what was never zeroed (a no-op after as_mut_slice;
-        // without it the caller wrote nothing, so nothing is lost).
-        self.as_mut_slice();
-        // SAFETY: every byte of the region is initialised (just above).
-        unsafe { self.commit_written(filled, out) }
-    }
-
-    /// As [`ReadBuffer::commit`], without initialising the region first.
-    ///
-    /// # Safety
-    /// The first `filled` bytes of the region were written.
-    pub unsafe fn commit_written(
-        self,
-        filled: usize,
-        out: &mut Vec<Message>,
-    ) -> core::result::Result<(), DecodeError> {
-        if filled > self.len {
-            return Err(DecodeError {
-                errno: Errno(libc::EINVAL),
-                consumed: 0,
-            });
-        }
-        if self.in_body {
-            let decoder = &mut *self.decoder;
-            decoder.body_zeroed = decoder.body_zeroed.max(decoder.body_filled + filled);
-        }
-        // SAFETY: the region came from get_buffer and is still valid: the
-        // decoder has been borrowed by this guard ever since; its first
-        // `filled` bytes are initialised (the caller's promise).
-        let result = unsafe { self.decoder.decode_all(self.data, filled, out) };
-        if !self.in_body {
-            self.decoder.keep_pending(self.data, filled, &result);
-        }
-        result
     }
 }
 

@@ -15,12 +15,11 @@
 
 mod decoder;
 mod encoder;
+mod read_buffer;
 
-pub use decoder::{DecodeError, Decoder, ReadBuffer};
-/// The release function of the decoder's zero-copy messages (the message
-/// layer recognises zmqpool's own bodies by it).
-pub(crate) const RELEASE_DECODER_SLOT: crate::msg::layout::FreeFn = decoder::release_shared;
+pub use decoder::{DecodeError, Decoder};
 pub use encoder::Encoder;
+pub use read_buffer::ReadBuffer;
 
 /// Frame flag: another frame of the same message follows.
 pub const FLAG_MORE: u8 = 1;

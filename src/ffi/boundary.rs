@@ -1,0 +1,169 @@
+//! The boundary every exported function crosses: the `zmq_msg_t` type, a
+//! message pointer turned into a reference (aligned in place, or through an
+//! aligned copy), errors reported as libzmq does (-1 or NULL with errno),
+//! and the pass-through to libzmq's own functions when its message layout
+//! is not zmqpool's.
+
+use core::ffi::c_int;
+
+use crate::msg::layout::Msg;
+use crate::msg::Errno;
+use crate::sys::errno::set_errno;
+
+/// In pass-through mode (a libzmq with another message layout, see
+/// `msg::libzmq`), calls libzmq's own function and returns its result.
+macro_rules! pass {
+    ($function:ident ( $($arg:expr),* )) => {
+        if let Some(real) = crate::msg::libzmq::passthrough() {
+            // SAFETY: libzmq's function with the caller's own arguments,
+            // under the same contract as this function's.
+            return passed_through(move || unsafe { (real.$function)($($arg),*) });
+        }
+    };
+}
+
+/// Counts a call passed through to libzmq and makes it, out of line: the
+/// function that passes keeps no stack frame for this cold path.
+#[cold]
+#[inline(never)]
+pub(super) fn passed_through<R>(call: impl FnOnce() -> R) -> R {
+    crate::msg::events::count(crate::msg::events::Event::PassedThroughLayout);
+    call()
+}
+
+/// [`pass!`] for the draft functions a libzmq may lack: without one, the
+/// call fails with ENOTSUP.
+macro_rules! pass_draft {
+    ($function:ident ( $($arg:expr),* ), $failed:expr) => {
+        if let Some(real) = crate::msg::libzmq::passthrough() {
+            return passed_through(move || match real.$function {
+                // SAFETY: as in pass!.
+                Some(function) => unsafe { function($($arg),*) },
+                None => fail(libc::ENOTSUP, $failed),
+            });
+        }
+    };
+}
+
+/// libzmq's `zmq_msg_t`: 64 opaque bytes, pointer-aligned. The header takes
+/// its definition from `<zmq.h>` when that is available.
+#[repr(C, align(8))]
+#[allow(non_camel_case_types)]
+pub struct zmq_msg_t {
+    _opaque: [u8; 64],
+}
+const _: () = assert!(core::mem::size_of::<zmq_msg_t>() == core::mem::size_of::<Msg>());
+const _: () = assert!(core::mem::align_of::<zmq_msg_t>() == core::mem::align_of::<Msg>());
+
+/// Runs `body` on the message at `msg`: in place when the pointer is
+/// 8-aligned (always, for a `zmq_msg_t` the compiler placed), otherwise on
+/// an aligned copy that is written back afterwards, since libzmq works on a
+/// message at any address on x86-64 and a Rust reference may not. EFAULT
+/// for NULL.
+///
+/// # Safety
+/// A non-null `msg` points at 64 writable bytes not aliased by any live
+/// Rust reference.
+#[inline(always)]
+pub(super) unsafe fn with_message<R>(
+    msg: *mut zmq_msg_t,
+    body: impl FnOnce(&mut Msg) -> Result<R, Errno>,
+) -> Result<R, Errno> {
+    if msg.is_null() {
+        return Err(Errno(libc::EFAULT));
+    }
+    let msg = msg as *mut Msg;
+    if msg.is_aligned() {
+        // SAFETY: non-null and aligned; the caller vouches for the rest.
+        return body(unsafe { &mut *msg });
+    }
+    // SAFETY: forwarded from the caller; non-null.
+    unsafe { with_unaligned_message(msg, body) }
+}
+
+/// [`with_message`] for a misaligned pointer, out of line: the aligned case
+/// then inlines `body` once, with no 64-byte copy around it.
+///
+/// # Safety
+/// As for [`with_message`]; `msg` is non-null.
+#[cold]
+#[inline(never)]
+unsafe fn with_unaligned_message<R>(
+    msg: *mut Msg,
+    body: impl FnOnce(&mut Msg) -> Result<R, Errno>,
+) -> Result<R, Errno> {
+    // SAFETY: the caller vouches for the 64 bytes; read and written back
+    // without assuming alignment. The copy holds the same pointers, which
+    // stay valid wherever the 64 bytes live (a message has no pointer into
+    // itself).
+    unsafe {
+        let mut copy = msg.read_unaligned();
+        let result = body(&mut copy);
+        msg.write_unaligned(copy);
+        result
+    }
+}
+
+/// [`with_message`] for functions that only read the message (a `const`
+/// pointer in C): `body` gets a shared reference, or a copy when `msg` is
+/// not aligned, and nothing is written back.
+///
+/// # Safety
+/// A non-null `msg` points at 64 readable bytes holding a message.
+#[inline(always)]
+pub(super) unsafe fn with_message_read<R>(
+    msg: *const zmq_msg_t,
+    body: impl FnOnce(&Msg) -> R,
+) -> Result<R, Errno> {
+    if msg.is_null() {
+        return Err(Errno(libc::EFAULT));
+    }
+    let msg = msg as *const Msg;
+    if msg.is_aligned() {
+        // SAFETY: non-null and aligned; the caller vouches for the rest.
+        return Ok(body(unsafe { &*msg }));
+    }
+    // SAFETY: as above, read without assuming alignment.
+    Ok(body(&unsafe { msg.read_unaligned() }))
+}
+
+pub(super) fn status(result: Result<(), Errno>) -> c_int {
+    match result {
+        Ok(()) => 0,
+        Err(Errno(errno)) => {
+            set_errno(errno);
+            -1
+        }
+    }
+}
+
+pub(super) fn fail<T>(errno: c_int, value: T) -> T {
+    set_errno(errno);
+    value
+}
+
+/// Moves `value` into a pool block: NULL with ENOMEM when memory is
+/// exhausted (a `Box` would abort the host process instead).
+pub(super) fn into_pool_block<T>(value: T) -> *mut T {
+    const { assert!(core::mem::align_of::<T>() <= crate::pool::ALIGNMENT) };
+    let block = crate::pool::alloc(core::mem::size_of::<T>()) as *mut T;
+    if block.is_null() {
+        // `value` is dropped here, releasing what it holds.
+        return fail(libc::ENOMEM, core::ptr::null_mut());
+    }
+    // SAFETY: a fresh pool block, sized for T and aligned (at least 16).
+    unsafe { block.write(value) };
+    block
+}
+
+/// Drops what [`into_pool_block`] made and returns its block.
+///
+/// # Safety
+/// `block` came from `into_pool_block` and is not used again.
+pub(super) unsafe fn drop_pool_block<T>(block: *mut T) {
+    // SAFETY: by the contract, a live T in a pool block, dropped once.
+    unsafe {
+        core::ptr::drop_in_place(block);
+        crate::pool::dealloc(block as *mut u8);
+    }
+}

@@ -1,0 +1,194 @@
+//! The bounds on what the pool keeps, and for how long: the per-thread
+//! cap, the depot's cap, and the decay time. Each is a standalone setting
+//! read with Relaxed loads on the paths that enforce it; the depot's
+//! default follows whether the decay helper runs (the layer above says so
+//! through [`set_helper_running`]).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use super::limits::backable_memory;
+
+/// The default per-thread bound on cached bytes.
+pub(crate) const DEFAULT_THREAD_CACHE_CAP: u64 = 4 << 20;
+
+/// A thread holding more than this across all classes hands the list it
+/// frees into to the depot at once, whatever its length. Frees never take
+/// a thread past it; a batch taken from the depot to serve allocations
+/// may, until it is used up.
+static THREAD_CACHE_CAP: AtomicU64 = AtomicU64::new(DEFAULT_THREAD_CACHE_CAP);
+
+/// Sets the per-thread bound on cached bytes (0: each freed block goes to
+/// the depot at once, a batch of one).
+pub fn set_max_thread_cached_bytes(cap: usize) {
+    // Relaxed: a standalone setting.
+    THREAD_CACHE_CAP.store(cap as u64, Ordering::Relaxed);
+}
+
+/// The per-thread bound on cached bytes.
+pub fn max_thread_cached_bytes() -> usize {
+    thread_cache_cap() as usize
+}
+
+#[inline(always)]
+pub(crate) fn thread_cache_cap() -> u64 {
+    // Relaxed: a standalone setting.
+    THREAD_CACHE_CAP.load(Ordering::Relaxed)
+}
+
+/// The depot's default cap while decay is on (and at most an eighth of
+/// physical memory plus swap): idle blocks go back upstream after the
+/// decay time whatever the cap, so the cap only bounds what a busy process
+/// keeps for reuse, and it must hold a busy process's working set. A pipe
+/// of libzmq's default depth (1,000 messages each way) of 256 KiB messages
+/// keeps 640 MiB in flight; a 64 MiB cap sent most of those blocks back to
+/// mimalloc and took them again, at a page fault each (a 256-deep hand-off
+/// of 256 KiB messages missed 20% of the time).
+pub(crate) const DEFAULT_MAX_CACHED_BYTES: usize = 1 << 30;
+/// The default cap with decay off: the depot is then the only bound on
+/// what stays after a burst.
+pub(crate) const DEFAULT_MAX_CACHED_BYTES_NO_DECAY: usize = 64 << 20;
+
+/// The cap set by the user, or AUTO.
+static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(AUTO);
+const AUTO: usize = usize::MAX;
+
+/// Sets the depot's cap without shrinking the depot (`depot::set_cap`
+/// does both). `usize::MAX` means no cap at all.
+pub(crate) fn set_max_cached_bytes(cap: usize) {
+    // Any cap the user sets holds as set; AUTO itself is one byte short of
+    // no cap, which it then means in effect. Relaxed: a standalone setting.
+    MAX_CACHED_BYTES.store(if cap == AUTO { AUTO - 1 } else { cap }, Ordering::Relaxed);
+}
+
+/// The cap on bytes held in the depot: as set, or by default 1 GiB (at
+/// most an eighth of memory plus swap) while decay is on and its helper
+/// runs, 64 MiB otherwise (decay off, or no helper thread could start).
+pub fn max_cached_bytes() -> usize {
+    cap_if(decay_ms().is_some() && helper_running())
+}
+
+/// The cap once the decay helper runs, as the settings make it (what
+/// `ZMQPOOL_VERBOSE` reports at load, before any thread runs).
+pub fn planned_max_cached_bytes() -> usize {
+    cap_if(decay_ms().is_some())
+}
+
+fn cap_if(decaying: bool) -> usize {
+    // Relaxed: a standalone setting.
+    match MAX_CACHED_BYTES.load(Ordering::Relaxed) {
+        AUTO if decaying => DEFAULT_MAX_CACHED_BYTES
+            .min(backable_memory() / 8)
+            .max(DEFAULT_MAX_CACHED_BYTES_NO_DECAY),
+        AUTO => DEFAULT_MAX_CACHED_BYTES_NO_DECAY,
+        cap => cap,
+    }
+}
+
+/// How long a block may sit unused before it goes back upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decay {
+    /// Never: what is cached stays (up to the caps).
+    Never,
+    /// At the next decay tick.
+    AtOnce,
+    /// After this many milliseconds unused (never 0).
+    After(u64),
+}
+
+impl Decay {
+    /// The value the C API and the JSON statistics use: 0 never, -1 at
+    /// once, else the milliseconds (clamped to `i64::MAX`).
+    pub fn to_c(self) -> i64 {
+        match self {
+            Decay::Never => 0,
+            Decay::AtOnce => -1,
+            Decay::After(ms) => ms.min(i64::MAX as u64) as i64,
+        }
+    }
+
+    /// The inverse of [`Decay::to_c`]; None for other negative values.
+    pub fn from_c(ms: i64) -> Option<Decay> {
+        match ms {
+            0 => Some(Decay::Never),
+            -1 => Some(Decay::AtOnce),
+            ms if ms > 0 => Some(Decay::After(ms as u64)),
+            _ => None,
+        }
+    }
+
+    /// The decay time in ms (None: never; Some(0): at once).
+    pub fn ms(self) -> Option<u64> {
+        match self {
+            Decay::Never => None,
+            Decay::AtOnce => Some(0),
+            Decay::After(ms) => Some(ms),
+        }
+    }
+}
+
+impl core::fmt::Display for Decay {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Decay::Never => f.write_str("off"),
+            Decay::AtOnce => f.write_str("at once"),
+            Decay::After(ms) => write!(f, "after {ms} ms unused"),
+        }
+    }
+}
+
+/// The decay time in ms: NEVER, or 0 for "give back at once".
+static DECAY_MS: AtomicU64 = AtomicU64::new(DEFAULT_DECAY_MS);
+const NEVER: u64 = u64::MAX;
+/// The default decay time.
+pub(crate) const DEFAULT_DECAY_MS: u64 = 1000;
+
+/// The decay time.
+pub fn decay() -> Decay {
+    // Relaxed: a standalone setting (the helper's start/stop protocol
+    // reads it SeqCst through decay_seqcst).
+    from_stored(DECAY_MS.load(Ordering::Relaxed))
+}
+
+/// The decay time read SeqCst, for the helper's start/stop protocol.
+pub(crate) fn decay_seqcst() -> Decay {
+    from_stored(DECAY_MS.load(Ordering::SeqCst))
+}
+
+fn from_stored(ms: u64) -> Decay {
+    match ms {
+        NEVER => Decay::Never,
+        0 => Decay::AtOnce,
+        ms => Decay::After(ms),
+    }
+}
+
+/// The decay time in ms (None: never; Some(0): at once).
+pub(crate) fn decay_ms() -> Option<u64> {
+    decay().ms()
+}
+
+/// Sets the decay time. SeqCst: the helper's start/stop protocol pairs
+/// this store with its own SeqCst store of its state (see
+/// `background/helper.rs`).
+pub(crate) fn set_decay(decay: Decay) {
+    let stored = match decay {
+        Decay::Never => NEVER,
+        Decay::AtOnce => 0,
+        Decay::After(ms) => ms.min(NEVER - 1),
+    };
+    DECAY_MS.store(stored, Ordering::SeqCst);
+}
+
+static HELPER_RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a decay helper runs (told by the layer that starts it).
+pub(crate) fn set_helper_running(running: bool) {
+    // Relaxed: a hint for a default cap; a stale answer for a moment keeps
+    // or returns one batch more.
+    HELPER_RUNNING.store(running, Ordering::Relaxed);
+}
+
+fn helper_running() -> bool {
+    // Relaxed: as in set_helper_running.
+    HELPER_RUNNING.load(Ordering::Relaxed)
+}

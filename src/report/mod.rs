@@ -1,0 +1,15 @@
+//! Reporting: what zmqpool tells a user, above both the pool (its totals)
+//! and the message layer (its events, the libzmq copies it found).
+//!
+//! - [`counters`]: the user-facing counters, declared once (the C struct
+//!   and a table naming each field in the text and the JSON);
+//! - `text.rs`, `json.rs`: the two renderings; `interval.rs`: the JSON line
+//!   written every interval; `verbose.rs`: the lines printed at load.
+
+pub(crate) mod counters;
+pub(crate) mod interval;
+pub(crate) mod json;
+pub(crate) mod text;
+pub(crate) mod verbose;
+
+pub use counters::{snapshot, zmqpool_stats_t};
