@@ -52,8 +52,11 @@ extern "C" fn on_load() {
     let mut problems = Problems::NONE;
     let settings = Settings::parse(getenv, &mut problems);
     set_verbose(settings.verbose);
-    if let Some(backend) = settings.backend {
-        pool::set_backend(backend);
+    if let Some(named) = settings.backend {
+        match pool::Backend::from_name(named.value) {
+            Some(backend) => pool::set_backend(backend),
+            None => problems.note_invalid(named),
+        }
     }
     if let Some(cap) = settings.max_cached {
         pool::set_max_cached_bytes(cap);
@@ -61,7 +64,7 @@ extern "C" fn on_load() {
     if let Some(cap) = settings.thread_cached {
         pool::set_max_thread_cached_bytes(cap);
     }
-    if let Some(decay) = settings.decay {
+    if let Some(decay) = settings.decay_ms.and_then(pool::Decay::from_c) {
         background::set_decay(decay);
     }
     // The stats file matters only with an interval (nothing is created
@@ -74,7 +77,7 @@ extern "C" fn on_load() {
         let storage = unsafe { &mut *core::ptr::addr_of_mut!(PATH) };
         stats_file_error = match c_path(path, storage) {
             None => Some((path, libc::ENAMETOOLONG)),
-            Some(c_path) => report::interval::set_stats_file(c_path)
+            Some(c_path) => report::output::set_stats_file(c_path)
                 .err()
                 .map(|errno| (path, errno)),
         };

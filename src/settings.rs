@@ -23,8 +23,6 @@
 
 use core::ffi::CStr;
 
-use crate::pool::{Backend, Decay};
-
 /// How the statistics are printed at exit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum ShowStats {
@@ -37,10 +35,13 @@ pub(crate) enum ShowStats {
 /// What the environment asked for (None: the default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Settings {
-    pub(crate) backend: Option<Backend>,
+    /// The backend's name as given (checked against the pool's names by
+    /// the wiring, which reports an unknown one), and which setting gave it.
+    pub(crate) backend: Option<Named>,
     pub(crate) max_cached: Option<usize>,
     pub(crate) thread_cached: Option<usize>,
-    pub(crate) decay: Option<Decay>,
+    /// The decay time as the C API takes it: 0 never, -1 at once, else ms.
+    pub(crate) decay_ms: Option<i64>,
     pub(crate) stats_interval_ms: Option<u64>,
     pub(crate) stats_file: Option<&'static [u8]>,
     pub(crate) show_stats: ShowStats,
@@ -48,6 +49,13 @@ pub(crate) struct Settings {
     /// mimalloc options the user set themselves (left alone).
     pub(crate) mimalloc_eager_commit_set: bool,
     pub(crate) mimalloc_arena_reserve_set: bool,
+}
+
+/// A value and the setting that gave it (`ZMQPOOL_CONF` or a variable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Named {
+    pub(crate) value: &'static str,
+    pub(crate) name: &'static str,
 }
 
 /// A setting that could not be parsed: its name and (the start of) its
@@ -77,6 +85,11 @@ pub(crate) struct Problems {
 }
 
 impl Problems {
+    /// Notes a value that is not valid for setting `name`.
+    pub(crate) fn note_invalid(&mut self, named: Named) {
+        self.note(named.name, named.value.as_bytes());
+    }
+
     pub(crate) const NONE: Problems = Problems {
         list: [None; MAX_MALFORMED],
         count: 0,
@@ -149,17 +162,14 @@ fn parse_flag(text: &[u8]) -> bool {
             .any(|off| text.eq_ignore_ascii_case(off)))
 }
 
-/// A decay time: milliseconds, 0 for never, `now` (or -1, as the C API
-/// takes it) for at once.
-fn parse_decay(text: &[u8]) -> Option<Decay> {
+/// A decay time: milliseconds, 0 for never, `now` (or -1) for at once;
+/// as the C API takes it (0, -1, or the milliseconds).
+fn parse_decay(text: &[u8]) -> Option<i64> {
     let text = trim(text);
     if text.eq_ignore_ascii_case(b"now") || text == b"-1" {
-        return Some(Decay::AtOnce);
+        return Some(-1);
     }
-    match parse_count(text)? {
-        0 => Some(Decay::Never),
-        ms => Some(Decay::After(ms)),
-    }
+    i64::try_from(parse_count(text)?).ok()
 }
 
 /// A plain decimal count.
@@ -181,10 +191,12 @@ fn parse_show_stats(text: &[u8]) -> ShowStats {
     }
 }
 
-fn parse_backend(text: &[u8]) -> Option<Backend> {
+/// A backend's name: non-empty UTF-8 text (which names exist is the
+/// pool's business).
+fn parse_backend(text: &'static [u8]) -> Option<&'static str> {
     core::str::from_utf8(trim(text))
         .ok()
-        .and_then(Backend::from_name)
+        .filter(|name| !name.is_empty())
 }
 
 impl Settings {
@@ -201,7 +213,9 @@ impl Settings {
         problems: &mut Problems,
     ) {
         let ok = match key {
-            b"decay_ms" => parse_decay(value).map(|d| self.decay = Some(d)).is_some(),
+            b"decay_ms" => parse_decay(value)
+                .map(|ms| self.decay_ms = Some(ms))
+                .is_some(),
             b"stats_interval_ms" => parse_count(value)
                 .map(|ms| self.stats_interval_ms = Some(ms))
                 .is_some(),
@@ -213,7 +227,7 @@ impl Settings {
                 !path.is_empty()
             }
             b"backend" => parse_backend(value)
-                .map(|b| self.backend = Some(b))
+                .map(|value| self.backend = Some(Named { value, name }))
                 .is_some(),
             b"max_cached" => parse_size(value)
                 .map(|n| self.max_cached = Some(n))

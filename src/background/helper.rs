@@ -31,7 +31,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::msg::events::Event;
 use crate::pool::{self, Decay};
-use crate::report::interval;
+use crate::report::{interval, output};
 
 /// The helper's state.
 static STATE: AtomicU32 = AtomicU32::new(STOPPED);
@@ -66,7 +66,7 @@ pub(crate) fn set_decay(decay: Decay) {
 
 /// Sets the statistics interval (0: off), starting the helper if needed.
 pub(crate) fn set_stats_interval_ms(ms: u64) {
-    interval::set_interval_ms(ms);
+    output::set_interval_ms(ms);
     start_if_stopped();
 }
 
@@ -99,7 +99,7 @@ static RETRIES: AtomicU64 = AtomicU64::new(0);
 /// Whether a setting wants the helper (SeqCst loads: see the module
 /// documentation).
 fn wanted() -> bool {
-    pool::decay_seqcst() != Decay::Never || interval::interval_ms_seqcst() > 0
+    pool::decay_seqcst() != Decay::Never || output::interval_ms_seqcst() > 0
 }
 
 #[cold]
@@ -189,11 +189,11 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
             }
             return core::ptr::null_mut();
         }
-        let tick = tick_length(pool::decay().ms(), interval::interval_ms());
+        let tick = tick_length(pool::decay().ms(), output::interval_ms());
         // Nothing cached anywhere for a while, nothing to trim, no
         // statistics to write: wake less often (a burst is then seen up to
         // 0.75 s later, still released well within 3 s at the default).
-        let quiet = idle_ticks >= 4 && interval::interval_ms() == 0;
+        let quiet = idle_ticks >= 4 && output::interval_ms() == 0;
         let sleep = if quiet {
             tick.max(pool::decay().ms().unwrap_or(0).min(750))
         } else {
@@ -203,7 +203,7 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
         pool::advance_clock();
         // Read again after the sleep: a setting changed meanwhile (decay
         // turned off, say) applies from this tick on.
-        let interval = interval::interval_ms();
+        let interval = output::interval_ms();
         if let Some(ms) = pool::decay().ms() {
             work.tick(ms.div_ceil(tick));
         }

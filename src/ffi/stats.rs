@@ -57,7 +57,7 @@ pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
 }
 
 /// Writes the statistics as one JSON object (what `ZMQPOOL_SHOW_STATS=json`
-/// prints at exit; fields in README.md) into `buf`, as much as fits in
+/// prints at exit; fields in docs/stats.md) into `buf`, as much as fits in
 /// `len` bytes with a terminating NUL, like `snprintf`: returns the length
 /// of the whole object (without the NUL), so a return value >= `len` means
 /// it was cut short. `buf` may be NULL when `len` is 0 (to ask the length).

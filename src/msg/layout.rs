@@ -140,8 +140,11 @@ impl Group {
         unsafe { &*((self as *const Group as *const u8).add(1) as *const [u8; SHORT_NAME_BYTES]) }
     }
 
-    /// Makes the group the short name `name` (at most 14 bytes).
+    /// Makes the group the short name `name`: its first 14 bytes at most
+    /// ([`SHORT_GROUP_MAX_LENGTH`]), so the name always ends in a NUL
+    /// inside the message (`zmq_msg_group` returns it as a C string).
     pub fn set_short(&mut self, name: &[u8]) {
+        let name = &name[..name.len().min(SHORT_GROUP_MAX_LENGTH)];
         self.kind = GROUP_TYPE_SHORT;
         // SAFETY: as in short_name, for writing: `&mut self` is exclusive.
         let bytes = unsafe {

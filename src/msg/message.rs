@@ -4,7 +4,7 @@ use core::cell::UnsafeCell;
 use core::ffi::c_void;
 
 use super::layout::Msg;
-use super::{Errno, Result};
+use super::ops::{self, Errno, Result};
 
 /// An owned message, layout-identical to `zmq_msg_t`: `as_raw_mut` hands it
 /// to libzmq (`zmq_msg_send`), `from_raw` adopts one libzmq produced.
@@ -31,14 +31,14 @@ impl Message {
     /// An empty message.
     pub fn new() -> Message {
         Message {
-            raw: UnsafeCell::new(super::EMPTY),
+            raw: UnsafeCell::new(ops::EMPTY),
         }
     }
 
     /// A message with a zeroed body of `size` bytes.
     pub fn with_size(size: usize) -> Result<Message> {
         let mut message = Message::new();
-        super::init_size(message.raw.get_mut(), size)?;
+        ops::init_size(message.raw.get_mut(), size)?;
         if let Some(body) = message.as_mut_slice() {
             body.fill(0);
         }
@@ -50,7 +50,7 @@ impl Message {
         let mut message = Message::new();
         // SAFETY: a slice is readable for its length.
         unsafe {
-            super::init_buffer(
+            ops::init_buffer(
                 message.raw.get_mut(),
                 bytes.as_ptr() as *const c_void,
                 bytes.len(),
@@ -79,7 +79,7 @@ impl Message {
     pub fn as_slice(&self) -> &[u8] {
         let len = self.len();
         // SAFETY: `raw` is a live message; data() only reads it.
-        let data = unsafe { super::data(self.raw.get()) } as *const u8;
+        let data = unsafe { ops::data(self.raw.get()) } as *const u8;
         if len == 0 || data.is_null() {
             return &[];
         }
@@ -94,12 +94,12 @@ impl Message {
     /// [`Message::from_raw`]: the memory may be read-only). For a private
     /// copy, `Message::from_slice(message.as_slice())`.
     pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
-        if !super::is_exclusive(self.raw()) {
+        if !ops::is_exclusive(self.raw()) {
             return None;
         }
         let len = self.len();
         // SAFETY: `raw` is a live message; data() only reads it.
-        let data = unsafe { super::data(self.raw.get()) } as *mut u8;
+        let data = unsafe { ops::data(self.raw.get()) } as *mut u8;
         if len == 0 || data.is_null() {
             return Some(&mut []);
         }
@@ -118,7 +118,7 @@ impl Message {
     /// Body length in bytes.
     pub fn len(&self) -> usize {
         // SAFETY: a live message (the type's invariant).
-        unsafe { super::size(self.raw()) }.unwrap_or(0)
+        unsafe { ops::size(self.raw()) }.unwrap_or(0)
     }
 
     /// True when the body is empty.
@@ -128,13 +128,13 @@ impl Message {
 
     /// True when another part of the same message follows (`ZMQ_MORE`).
     pub fn more(&self) -> bool {
-        super::more(self.raw())
+        ops::more(self.raw())
     }
 
     /// True when the body is shared with other messages (`ZMQ_SHARED`).
     pub fn is_shared(&self) -> bool {
         // SAFETY: a live message (the type's invariant).
-        (unsafe { super::get(self.raw(), super::ZMQ_SHARED) }) == Ok(1)
+        (unsafe { ops::get(self.raw(), ops::ZMQ_SHARED) }) == Ok(1)
     }
 }
 
@@ -154,7 +154,7 @@ impl Clone for Message {
         // new flags are written back in place, through the cell's pointer.
         unsafe {
             let mut snapshot = core::ptr::read(source);
-            let result = super::copy_to(copy.raw.get_mut(), &mut snapshot);
+            let result = ops::copy_to(copy.raw.get_mut(), &mut snapshot);
             if result.is_err() {
                 // Only a message without a libzmq to manage its metadata can
                 // fail here; an empty message is the honest clone then.
@@ -169,7 +169,7 @@ impl Clone for Message {
 impl Drop for Message {
     fn drop(&mut self) {
         // SAFETY: `raw` is an initialised message owned by self.
-        let _ = unsafe { super::close(self.raw.get_mut()) };
+        let _ = unsafe { ops::close(self.raw.get_mut()) };
     }
 }
 

@@ -14,7 +14,7 @@ use core::ffi::{c_int, c_void};
 
 use super::events::{count, Event};
 use super::libzmq::{self, RealLibzmq};
-use super::{close, init_buffer, Errno, Result, EMPTY};
+use super::ops::{close, init_buffer, Errno, Result, EMPTY};
 use crate::sys::errno::{errno, set_errno};
 
 /// libzmq's `ZMQ_TYPE` socket option.

@@ -1,6 +1,6 @@
 use super::layout::{flags, Kind, Msg, GROUP_TYPE_LONG, GROUP_TYPE_SHORT};
 use super::*;
-use core::ffi::CStr;
+use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 // The unsafe readers, for messages these tests keep live (M1-M6).
@@ -378,4 +378,19 @@ fn safe_small_messages_read_back_their_bytes() {
     assert_eq!(message.as_slice(), b"tiny");
     assert_eq!(message.clone().as_slice(), b"tiny");
     assert!(Message::new().is_empty());
+}
+
+/// A short group name always ends in a NUL inside the message, whatever
+/// the safe caller passes: 15 bytes (no room for the NUL) and more are cut
+/// to 14, and nothing panics.
+#[test]
+fn a_short_group_name_always_keeps_its_nul() {
+    for len in [14usize, 15, 16, 40] {
+        let mut msg = EMPTY;
+        let name = vec![b'g'; len];
+        msg.group.set_short(&name);
+        let bytes = msg.group.short_name();
+        assert_eq!(bytes[14], 0, "{len} bytes");
+        assert_eq!(group_of(&msg).to_bytes(), &name[..len.min(14)]);
+    }
 }

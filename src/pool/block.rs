@@ -16,7 +16,7 @@
 use core::ffi::c_void;
 
 use super::limits::beyond_memory;
-use super::size_class::{SizeClass, COUNT};
+use super::sizes::{SizeClass, COUNT};
 use super::upstream;
 
 /// Bytes in front of every block; keeps the user pointer 16-byte aligned.

@@ -9,7 +9,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::size_class::{SizeClass, COUNT};
+use super::sizes::{SizeClass, COUNT};
 
 /// Anonymous per-thread event counters the pool keeps for the layers above.
 pub(crate) const EVENT_SLOTS: usize = 8;

@@ -16,7 +16,7 @@ use super::clock;
 use super::depot;
 use super::reclaim::reclaim;
 use super::record::{records, ThreadRecord};
-use super::size_class::COUNT;
+use super::sizes::COUNT;
 use super::thread_cache;
 use super::upstream;
 use crate::sys::lock::RawLock;

@@ -16,7 +16,7 @@ use super::block::{prefetch_for_write, release_chain, FreeBlock, BLOCK_BYTES};
 use super::caps::{self, max_cached_bytes};
 use super::clock;
 use super::hooks;
-use super::size_class::{SizeClass, COUNT};
+use super::sizes::{SizeClass, COUNT};
 use crate::sys::lock::RawLock;
 
 /// One class's stack of batches.

@@ -18,6 +18,8 @@ use super::record::records;
 use super::{decay, depot, hooks, lookup, reclaim, thread_cache};
 use crate::sys::thread::thread_pointer;
 
+/// cbindgen:ignore
+/// (internal: c_src/mimalloc_fork.c, never exported)
 extern "C" {
     // c_src/mimalloc_fork.c: mimalloc's process-wide locks.
     fn zmqpool_mimalloc_fork_prepare();

@@ -7,7 +7,7 @@
 //!
 //! The header records what release needs, so `dealloc(ptr)` takes no size.
 //! Requests up to 512 KiB are rounded to a size class and
-//! recycled (`size_class.rs`); larger ones go straight to the upstream
+//! recycled (`sizes.rs`); larger ones go straight to the upstream
 //! allocator.
 //!
 //! Recycling is magazine-style (`thread_cache.rs`, `depot.rs`): blocks belong
@@ -28,7 +28,7 @@
 //!
 //! | file | job |
 //! | --- | --- |
-//! | `size_class.rs` | the class table |
+//! | `sizes.rs` | the class table |
 //! | `upstream.rs`, `limits.rs`, `backend.rs` | mimalloc's entry points, what memory can back, the backend switch |
 //! | `block.rs` | the header, the free-block overlay, upstream alloc/free |
 //! | `clock.rs`, `caps.rs`, `hooks.rs` | the decay tick, the caps and decay time, the slow-path hook |
@@ -56,7 +56,7 @@ mod limits;
 mod lookup;
 mod reclaim;
 pub(crate) mod record;
-pub(crate) mod size_class;
+pub(crate) mod sizes;
 pub(crate) mod stats;
 mod thread_cache;
 mod thread_exit;

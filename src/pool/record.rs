@@ -33,7 +33,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 
 use super::block::{Lists, BLOCK_BYTES};
 use super::counters::Counters;
-use super::size_class::COUNT;
+use super::sizes::COUNT;
 use super::upstream;
 use crate::sync::handshake;
 

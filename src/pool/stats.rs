@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::counters::{Counters, EventSlot, EVENT_SLOTS, UNOWNED};
 use super::depot;
 use super::record::records;
-use super::size_class::{SizeClass, COUNT};
+use super::sizes::{SizeClass, COUNT};
 
 /// One size class's numbers, summed over every thread.
 #[derive(Clone, Copy, Default, Debug)]

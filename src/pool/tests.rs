@@ -78,8 +78,8 @@ fn my_counter(pick: impl Fn(&Counters) -> &AtomicU64) -> u64 {
 
 #[test]
 fn blocks_under_every_backend_are_released_after_a_switch() {
-    let class_40 = size_class::SizeClass::of(40).unwrap();
-    let class_5000 = size_class::SizeClass::of(5000).unwrap();
+    let class_40 = sizes::SizeClass::of(40).unwrap();
+    let class_5000 = sizes::SizeClass::of(5000).unwrap();
     let expected = [
         (
             Backend::Pool,
@@ -266,7 +266,7 @@ fn trim_empties_the_depot() {
 fn stats_count_foreign_frees_and_balance() {
     // No other test switches the backend meanwhile (blocks would go upstream).
     let _serial = serial();
-    let class = size_class::SizeClass::of(2000).unwrap().0;
+    let class = sizes::SizeClass::of(2000).unwrap().0;
     // The allocating thread stays alive until the frees are done: a thread
     // that exited gives its record (and its tag) to the next new thread.
     let (blocks_to, blocks_from) = mpsc::channel();
@@ -329,7 +329,7 @@ fn a_thread_cache_counts_what_it_holds() {
             let p = alloc(1000);
             // SAFETY: live, released once.
             unsafe { dealloc(p) };
-            let class = size_class::SizeClass::of(1000).unwrap();
+            let class = sizes::SizeClass::of(1000).unwrap();
             assert_eq!(
                 thread_cache::cached_in_current_thread(),
                 (class.size() + HEADER_SIZE) as u64
@@ -363,7 +363,7 @@ fn upstream_option_indices_name_the_intended_options() {
 #[test]
 fn a_large_batch_indexes_its_blocks_in_its_head() {
     let size = 45_000;
-    let class = size_class::SizeClass::of(size).expect("a class");
+    let class = sizes::SizeClass::of(size).expect("a class");
     let blocks: Vec<*mut u8> = (0..5).map(|_| alloc(size)).collect();
     assert!(blocks.iter().all(|b| !b.is_null()));
     // Chain the blocks by hand (as a thread's list holds them) and hand the
@@ -402,7 +402,7 @@ fn copied_blocks_go_round_in_short_batches() {
         // A class no other test uses, emptied first: every allocation below
         // is then fresh, and the thread's list holds only what it frees.
         let size = 200_000;
-        let class = size_class::SizeClass::of(size).unwrap();
+        let class = sizes::SizeClass::of(size).unwrap();
         let held_after = |make: &dyn Fn() -> *mut u8| {
             thread_cache::flush_current_thread();
             loop {

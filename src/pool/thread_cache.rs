@@ -24,7 +24,7 @@ use super::depot;
 use super::hooks;
 use super::lookup;
 use super::record::ThreadRecord;
-use super::size_class::{SizeClass, COUNT};
+use super::sizes::{SizeClass, COUNT};
 use super::stats;
 
 /// Bytes a thread keeps per class before handing a batch to the depot: one

@@ -29,7 +29,7 @@
 use core::fmt::{self, Write};
 
 use super::counters::{snapshot_of, COUNTERS};
-use super::interval;
+use super::output;
 use crate::msg::events::Event;
 use crate::msg::libzmq;
 use crate::pool::{self, depot, stats};
@@ -81,7 +81,7 @@ pub(crate) fn write_json(out: &mut impl Write) -> fmt::Result {
         pool::max_thread_cached_bytes(),
         decay.to_c()
     )?;
-    write!(out, ",\"stats_interval_ms\":{}}},", interval::interval_ms())?;
+    write!(out, ",\"stats_interval_ms\":{}}},", output::interval_ms())?;
     // The counter table, group by group.
     let mut group = "";
     for counter in &COUNTERS {
@@ -134,7 +134,7 @@ pub(crate) fn write_json(out: &mut impl Write) -> fmt::Result {
             out,
             "{{\"size\":{},\"allocations\":{},\"frees\":{},\"cross_thread_frees\":{},\"hits\":{},\
              \"misses\":{},\"cached_bytes\":{},\"in_use_bytes\":{},\"peak_in_use_bytes\":{}}}",
-            pool::size_class::SizeClass(class).size(),
+            pool::sizes::SizeClass(class).size(),
             per.allocations,
             per.frees,
             per.foreign_frees,

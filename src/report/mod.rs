@@ -3,12 +3,14 @@
 //!
 //! - [`counters`]: the user-facing counters, declared once (the C struct
 //!   and a table naming each field in the text and the JSON);
-//! - `text.rs`, `json.rs`: the two renderings; `interval.rs`: the JSON line
-//!   written every interval; `verbose.rs`: the lines printed at load.
+//! - `text.rs`, `json.rs`: the two renderings; `output.rs`: where and how
+//!   often the JSON goes, `interval.rs` writes it; `verbose.rs`: the lines
+//!   printed at load.
 
 pub(crate) mod counters;
 pub(crate) mod interval;
 pub(crate) mod json;
+pub(crate) mod output;
 pub(crate) mod text;
 pub(crate) mod verbose;
 

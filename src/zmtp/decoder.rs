@@ -19,8 +19,7 @@
 
 use core::ffi::c_int;
 
-use super::read_buffer::ReadBuffer;
-use super::{FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
+use super::frame::{DEFAULT_BATCH, FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
 use crate::msg::layout::{Msg, MAX_VSM_SIZE};
 use crate::msg::slot_buffer::{self, SlotBuffer};
 use crate::msg::{self, Errno, Message, Result, EMPTY};
@@ -89,7 +88,7 @@ pub struct Decoder {
     /// Bytes of the shared buffer a commit could not decode for lack of
     /// memory (ENOMEM): decoded by `resume` before the buffer is reused.
     pending_at: *const u8,
-    pending_len: usize,
+    pub(super) pending_len: usize,
     ready: Msg,
     has_ready: bool,
     /// Sticky errno after malformed input (0: none).
@@ -111,7 +110,7 @@ impl Decoder {
     /// but anything below is reserved for the peer to fill, or not).
     pub fn new(buf_size: usize, max_msg_size: i64) -> Result<Decoder> {
         let buf_size = match buf_size {
-            0 => super::DEFAULT_BATCH,
+            0 => DEFAULT_BATCH,
             n => n.max(MIN_BUFFER),
         };
         if buf_size > isize::MAX as usize / 2 {
@@ -426,23 +425,6 @@ impl Decoder {
     }
 
     // ---- the safe Rust API ------------------------------------------------
-
-    /// The buffer to read the next bytes into: write into it, then
-    /// [`ReadBuffer::commit`] how many were written. While the guard lives
-    /// the decoder cannot be used otherwise, so the region it names cannot
-    /// be released under it.
-    ///
-    /// EAGAIN while bytes of an earlier commit wait for memory (that commit
-    /// failed with ENOMEM): call [`Decoder::resume`] first.
-    pub fn buffer(&mut self) -> Result<ReadBuffer<'_>> {
-        if self.pending_len > 0 {
-            return Err(Errno(libc::EAGAIN));
-        }
-        let (data, len) = self.get_buffer()?;
-        let in_body =
-            self.state == State::Body && data == self.body_ptr().wrapping_add(self.body_filled);
-        Ok(ReadBuffer::new(self, data, len, in_body))
-    }
 
     /// Bytes of the last commit still waiting (it failed with ENOMEM after
     /// consuming the rest).

@@ -11,7 +11,7 @@
 //! large bodies go out with no copy. That pointer stays valid until the
 //! next call on the encoder.
 
-use super::frame_header;
+use super::frame::{frame_header, DEFAULT_BATCH};
 use crate::msg::layout::Msg;
 use crate::msg::{self, Errno, Message, Result, EMPTY};
 use crate::pool;
@@ -48,7 +48,7 @@ impl Encoder {
     /// An encoder with a batch buffer of `batch_size` bytes (0: 8192).
     pub fn new(batch_size: usize) -> Result<Encoder> {
         let batch_size = if batch_size == 0 {
-            super::DEFAULT_BATCH
+            DEFAULT_BATCH
         } else {
             batch_size
         };

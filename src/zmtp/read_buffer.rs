@@ -8,8 +8,27 @@
 //! out as `MaybeUninit` forgets it, so bytes a caller may have left
 //! uninitialised are zeroed before they are ever seen as `u8`.
 
-use super::decoder::{DecodeError, Decoder};
-use crate::msg::{Errno, Message};
+use super::decoder::{DecodeError, Decoder, State};
+use crate::msg::{Errno, Message, Result};
+
+impl Decoder {
+    /// The buffer to read the next bytes into: write into it, then
+    /// [`ReadBuffer::commit`] how many were written. While the guard lives
+    /// the decoder cannot be used otherwise, so the region it names cannot
+    /// be released under it.
+    ///
+    /// EAGAIN while bytes of an earlier commit wait for memory (that commit
+    /// failed with ENOMEM): call [`Decoder::resume`] first.
+    pub fn buffer(&mut self) -> Result<ReadBuffer<'_>> {
+        if self.pending_len > 0 {
+            return Err(Errno(libc::EAGAIN));
+        }
+        let (data, len) = self.get_buffer()?;
+        let in_body =
+            self.state == State::Body && data == self.body_ptr().wrapping_add(self.body_filled);
+        Ok(ReadBuffer::new(self, data, len, in_body))
+    }
+}
 
 /// The region [`Decoder::buffer`] named, borrowed from the decoder until
 /// [`ReadBuffer::commit`] (or drop, which decodes nothing).

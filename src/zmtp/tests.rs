@@ -376,3 +376,91 @@ fn read_buffers_are_initialised_or_explicitly_not() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].as_slice(), &[9u8; 1024][..]);
 }
+
+/// Bytes handed out as `MaybeUninit` may have been left uninitialised by
+/// the caller: the next `as_mut_slice` over that memory zeroes it again
+/// instead of trusting what the decoder recorded before (the caller here
+/// writes 0xAA, which a stale record would hand back as initialised).
+#[test]
+fn memory_exposed_uninitialised_is_zeroed_before_it_is_read() {
+    let mut decoder = Decoder::new(256, -1).unwrap();
+    let mut out = Vec::new();
+    // The slot buffer: initialised once, then exposed raw.
+    let mut buffer = decoder.buffer().unwrap();
+    assert!(buffer.as_mut_slice().iter().all(|&b| b == 0));
+    for byte in buffer.as_uninit_slice() {
+        byte.write(0xAA);
+    }
+    drop(buffer);
+    let mut buffer = decoder.buffer().unwrap();
+    assert!(
+        buffer.as_mut_slice().iter().all(|&b| b == 0),
+        "the slot buffer was handed out as initialised after a raw exposure"
+    );
+    buffer.commit(0, &mut out).unwrap();
+    // The rest of a large body read in place: the same.
+    feed(
+        &mut decoder,
+        &[0x02, 0, 0, 0, 0, 0, 0, 0x04, 0x00],
+        &mut out,
+    )
+    .unwrap();
+    let mut buffer = decoder.buffer().unwrap();
+    assert_eq!(buffer.as_mut_slice().len(), 1024);
+    for byte in buffer.as_uninit_slice() {
+        byte.write(0xAA);
+    }
+    drop(buffer);
+    let mut buffer = decoder.buffer().unwrap();
+    assert!(
+        buffer.as_mut_slice().iter().all(|&b| b == 0),
+        "the body was handed out as initialised after a raw exposure"
+    );
+}
+
+/// Under Miri: bytes really left uninitialised through `as_uninit_slice`
+/// are never read as `u8` afterwards (Miri reports such a read as UB).
+#[test]
+fn uninitialised_writes_are_never_read_back() {
+    let mut decoder = Decoder::new(64, -1).unwrap();
+    let mut buffer = decoder.buffer().unwrap();
+    buffer.as_mut_slice();
+    for byte in buffer.as_uninit_slice() {
+        *byte = core::mem::MaybeUninit::uninit();
+    }
+    drop(buffer);
+    let mut buffer = decoder.buffer().unwrap();
+    let sum: u32 = buffer.as_mut_slice().iter().map(|&b| u32::from(b)).sum();
+    assert_eq!(sum, 0);
+}
+
+/// `decode_slice` over the body of a zero-copy message from the decoder's
+/// own buffer (a body that is itself a frame) copies: the new message does
+/// not alias the old one, so writing through it leaves the old one intact.
+#[test]
+fn decoding_a_slice_of_the_decoders_own_buffer_copies() {
+    let inner = encode(vec![(vec![7u8; 40], false, false)], 0);
+    assert_eq!(inner.len(), 42);
+    let outer = encode(vec![(inner.clone(), false, false)], 0);
+    let mut decoder = Decoder::new(0, -1).unwrap();
+    let mut out = Vec::new();
+    feed(&mut decoder, &outer, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    let first = out.pop().unwrap();
+    assert_eq!(first.as_slice(), &inner[..]);
+    let mut again = Vec::new();
+    decoder.decode_slice(first.as_slice(), &mut again).unwrap();
+    assert_eq!(again.len(), 1);
+    let mut second = again.pop().unwrap();
+    let body = first.as_slice().as_ptr_range();
+    assert!(
+        !body.contains(&second.as_slice().as_ptr()),
+        "a message made by decode_slice points into another message's body"
+    );
+    second.as_mut_slice().expect("exclusive").fill(1);
+    assert_eq!(
+        first.as_slice(),
+        &inner[..],
+        "writing one message changed another"
+    );
+}

@@ -4,7 +4,7 @@
 
 use core::ffi::{c_void, CStr};
 
-use super::symbols::{resolve_in, Name, RealLibzmq, GLOBAL};
+use super::symbols::{other_zmqpool, resolve_in, Name, RealLibzmq, GLOBAL};
 use crate::sys::loader::{self, for_each_object};
 
 /// The first libzmq (see the module documentation for the order).
@@ -63,37 +63,6 @@ pub(crate) fn binds_to_us(name: &CStr) -> bool {
     // SAFETY: RTLD_DEFAULT and a NUL-terminated name.
     let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     !symbol.is_null() && loader::is_own(symbol)
-}
-
-/// True if `symbol` lies in this zmqpool or in another copy of zmqpool (a
-/// program linked with libzmqpool.so and run with libzmqpool-malloc.so
-/// preloaded has two): neither is libzmq, whatever it exports.
-pub(super) fn is_zmqpool(symbol: *mut c_void) -> bool {
-    loader::is_own(symbol) || other_zmqpool(symbol).is_some()
-}
-
-/// The path of the object holding `symbol` if that object is a copy of
-/// zmqpool other than this one (it defines `zmqpool_version` itself).
-fn other_zmqpool(symbol: *mut c_void) -> Option<&'static CStr> {
-    let object = loader::object_of(symbol)?;
-    if object.dli_fname.is_null() || loader::is_own(symbol) {
-        return None;
-    }
-    // SAFETY: dladdr's file name is NUL-terminated and lives as long as the
-    // object, which stays loaded (-z nodelete for zmqpool's copies; a
-    // libzmq found is never closed); RTLD_NOLOAD never loads anything.
-    let handle = unsafe { libc::dlopen(object.dli_fname, libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
-    if handle.is_null() {
-        return None;
-    }
-    // SAFETY: a live handle and a NUL-terminated name.
-    let version = unsafe { libc::dlsym(handle, c"zmqpool_version".as_ptr()) };
-    let same = !version.is_null()
-        && loader::object_of(version).is_some_and(|v| v.dli_fbase == object.dli_fbase);
-    // SAFETY: the handle from the successful dlopen above, closed once.
-    unsafe { libc::dlclose(handle) };
-    // SAFETY: as above: the name lives as long as the loaded object.
-    same.then(|| unsafe { CStr::from_ptr(object.dli_fname) })
 }
 
 /// The other zmqpool the process's `zmq_msg_init_size` binds to, if any
