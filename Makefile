@@ -97,6 +97,10 @@ lint:
 	$(CARGO) clippy --locked --all-targets --no-default-features -- -D warnings
 	$(CARGO) clippy --locked --lib --features malloc-override --target-dir $(MALLOC_TARGET) -- -D warnings
 	$(CARGO) clippy --locked --lib --features no-static-tls --target-dir target/no-static-tls -- -D warnings
+	@# The Rust API's documentation builds clean (no link to a private item).
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
+	@# No import cycle between files, no import from a lower layer upward.
+	python3 scripts/layers_check.py src
 
 test-rust:
 	$(CARGO) test --locked

@@ -63,8 +63,8 @@ typedef struct zmqpool_decoder_t zmqpool_decoder_t;
 typedef struct zmqpool_encoder_t zmqpool_encoder_t;
 
 /**
- * Process-wide pool statistics: what `zmqpool_stats` fills in (the C
- * name, since this very struct crosses the C ABI) and [`snapshot`] returns.
+ * Process-wide statistics: what `zmqpool_stats_get` fills in. The field
+ * order is the ABI: new fields go at the end.
  */
 typedef struct zmqpool_stats_t {
   /**
@@ -396,7 +396,7 @@ int zmqpool_stats(struct zmqpool_stats_t *out);
 
 /**
  * Writes the statistics as one JSON object (what `ZMQPOOL_SHOW_STATS=json`
- * prints at exit; fields in README.md) into `buf`, as much as fits in
+ * prints at exit; fields in docs/stats.md) into `buf`, as much as fits in
  * `len` bytes with a terminating NUL, like `snprintf`: returns the length
  * of the whole object (without the NUL), so a return value >= `len` means
  * it was cut short. `buf` may be NULL when `len` is 0 (to ask the length).
@@ -406,6 +406,12 @@ int zmqpool_stats(struct zmqpool_stats_t *out);
  * `buf` is NULL (with `len` 0) or writable for `len` bytes.
  */
 size_t zmqpool_stats_json(char *buf, size_t len);
+
+/**
+ * Prints the statistics, human-readable, to stderr (what
+ * `ZMQPOOL_SHOW_STATS=1` prints at exit).
+ */
+void zmqpool_print_stats(void);
 
 /**
  * Sets the decay time: blocks unused for `ms` milliseconds go back to the
@@ -419,12 +425,6 @@ int zmqpool_set_decay_ms(int64_t ms);
  * -1: at once).
  */
 int64_t zmqpool_get_decay_ms(void);
-
-/**
- * Prints the statistics, human-readable, to stderr (what
- * `ZMQPOOL_SHOW_STATS=1` prints at exit).
- */
-void zmqpool_print_stats(void);
 
 /**
  * Chooses where new blocks come from: ZMQPOOL_BACKEND_POOL (1),
@@ -556,10 +556,6 @@ int zmqpool_decoder_decode(struct zmqpool_decoder_t *decoder,
  * `decoder` is NULL or live; `msg` is NULL or an initialised message.
  */
 int zmqpool_decoder_take_msg(struct zmqpool_decoder_t *decoder, zmq_msg_t *msg);
-
-extern void zmqpool_mimalloc_fork_prepare(void);
-
-extern void zmqpool_mimalloc_fork_release(void);
 
 #ifdef __cplusplus
 }  // extern "C"

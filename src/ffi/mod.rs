@@ -16,17 +16,24 @@
 //! | `settings.rs` | decay, backend and caps at run time |
 //! | `encoder.rs`, `decoder.rs` | `zmqpool_encoder_t`, `zmqpool_decoder_t` |
 
+// Declared in the order the header lists them (cbindgen follows it).
 #[macro_use]
 mod boundary;
-mod decoder;
-mod encoder;
+
 mod message;
-mod pool;
+
 mod send;
-mod settings;
+
+mod pool;
+
 mod stats;
 
-pub use crate::report::zmqpool_stats_t;
+mod settings;
+
+mod encoder;
+
+mod decoder;
+
 pub use boundary::zmq_msg_t;
 pub use decoder::*;
 pub use encoder::*;

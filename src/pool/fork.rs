@@ -20,11 +20,14 @@ use crate::sys::thread::thread_pointer;
 
 /// cbindgen:ignore
 /// (internal: c_src/mimalloc_fork.c, never exported)
-extern "C" {
-    // c_src/mimalloc_fork.c: mimalloc's process-wide locks.
-    fn zmqpool_mimalloc_fork_prepare();
-    fn zmqpool_mimalloc_fork_release();
+mod mimalloc_locks {
+    extern "C" {
+        // c_src/mimalloc_fork.c: mimalloc's process-wide locks.
+        pub(super) fn zmqpool_mimalloc_fork_prepare();
+        pub(super) fn zmqpool_mimalloc_fork_release();
+    }
 }
+use mimalloc_locks::{zmqpool_mimalloc_fork_prepare, zmqpool_mimalloc_fork_release};
 
 extern "C" fn prepare() {
     // Ours first, in the order they nest (a decay pass holds its lock

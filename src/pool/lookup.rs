@@ -156,12 +156,12 @@ fn exit_key() -> Option<libc::pthread_key_t> {
     // Relaxed: written once at load, before any thread has a record.
     match EXIT_KEY.load(Ordering::Relaxed) {
         u32::MAX => None,
-        key => Some(key as libc::pthread_key_t),
+        key => Some(key),
     }
 }
 
 /// Records the exit hook's key.
 pub(super) fn set_exit_key(key: libc::pthread_key_t) {
     // Relaxed: as in exit_key().
-    EXIT_KEY.store(key as u32, Ordering::Relaxed);
+    EXIT_KEY.store(key, Ordering::Relaxed);
 }

@@ -1,7 +1,7 @@
 //! Reporting: what zmqpool tells a user, above both the pool (its totals)
 //! and the message layer (its events, the libzmq copies it found).
 //!
-//! - [`counters`]: the user-facing counters, declared once (the C struct
+//! - `counters.rs`: the user-facing counters, declared once (the C struct
 //!   and a table naming each field in the text and the JSON);
 //! - `text.rs`, `json.rs`: the two renderings; `output.rs`: where and how
 //!   often the JSON goes, `interval.rs` writes it; `verbose.rs`: the lines
