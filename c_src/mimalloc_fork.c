@@ -19,6 +19,14 @@
 #include "mimalloc.h"
 #include "mimalloc/internal.h"
 
+/* The option indices src/pool/mod.rs passes to mi_option_set name the
+ * options it means, in the mimalloc this very build links (a build fails
+ * here rather than tuning the wrong option after a mimalloc update). */
+_Static_assert (mi_option_arena_eager_commit == 4,
+                "MI_OPTION_ARENA_EAGER_COMMIT in src/pool/mod.rs");
+_Static_assert (mi_option_arena_reserve == 23,
+                "MI_OPTION_ARENA_RESERVE in src/pool/mod.rs");
+
 static mi_lock_t *fork_locks[5];
 
 static int collect (void)
@@ -50,4 +58,20 @@ void zmqpool_mimalloc_fork_release (void)
     for (i = 4; i >= 0; i--)
         if (fork_locks[i] != NULL)
             mi_lock_release (fork_locks[i]);
+}
+
+/* For zmqpool's unit tests, called from a thread other than the holder:
+ * how many of the locks are held by someone (a try-lock fails), each one
+ * taken by the try released at once. Deterministic, unlike waiting to see
+ * whether an allocation blocks. */
+int zmqpool_mimalloc_fork_locks_held (void)
+{
+    int count = collect (), held = 0, i;
+    for (i = 0; i < count; i++) {
+        if (mi_lock_try_acquire (fork_locks[i]))
+            mi_lock_release (fork_locks[i]);
+        else
+            held++;
+    }
+    return held;
 }

@@ -11,6 +11,8 @@
 static int harness_failed_checks;
 static int harness_passed;
 static int harness_failed;
+static int harness_skipped;
+static int harness_skipping;
 
 #define CHECK(cond)                                                            \
     do {                                                                       \
@@ -56,14 +58,27 @@ static int harness_failed;
 #define RUN(test)                                                              \
     do {                                                                       \
         int before_ = harness_failed_checks;                                   \
+        harness_skipping = 0;                                                  \
         test ();                                                               \
-        if (harness_failed_checks == before_) {                                \
-            harness_passed++;                                                  \
-            printf ("ok   %s\n", #test);                                       \
-        } else {                                                               \
+        if (harness_failed_checks != before_) {                                \
             harness_failed++;                                                  \
             printf ("FAIL %s\n", #test);                                       \
+        } else if (harness_skipping) {                                         \
+            harness_skipped++;                                                 \
+            printf ("skip %s\n", #test);                                       \
+        } else {                                                               \
+            harness_passed++;                                                  \
+            printf ("ok   %s\n", #test);                                       \
         }                                                                      \
+    } while (0)
+
+/* Ends the running test as skipped, with the reason (counted apart: a
+ * test that could not run is not a pass). */
+#define SKIP_TEST(why)                                                         \
+    do {                                                                       \
+        printf ("     skipped: %s\n", why);                                    \
+        harness_skipping = 1;                                                  \
+        return;                                                                \
     } while (0)
 
 /* Looks a function up by name (POSIX's blessed object-to-function cast). */
@@ -73,13 +88,17 @@ static int harness_failed;
         memcpy (&(var), &lookup_sym_, sizeof lookup_sym_);                     \
     } while (0)
 
-#define SKIP(test, why) printf ("skip %s (%s)\n", #test, why)
+#define SKIP(test, why)                                                        \
+    do {                                                                       \
+        harness_skipped++;                                                     \
+        printf ("skip %s (%s)\n", #test, why);                                 \
+    } while (0)
 
 static inline int harness_finish (const char *suite)
 {
     fflush (stdout);
-    printf ("%s: %d passed, %d failed\n", suite, harness_passed,
-            harness_failed);
+    printf ("%s: %d passed, %d failed, %d skipped\n", suite, harness_passed,
+            harness_failed, harness_skipped);
     return harness_failed == 0 ? 0 : 1;
 }
 

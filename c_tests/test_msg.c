@@ -521,7 +521,7 @@ static void set_group_on_a_closed_message_is_efault (void)
     set_group_fn set_group;
     LOOKUP (set_group, "zmq_msg_set_group");
     if (!set_group)
-        return; /* draft API: not in Debian's libzmq */
+        SKIP_TEST ("draft API: no zmq_msg_set_group in this libzmq");
     memset (name, 'n', sizeof name - 1);
     name[sizeof name - 1] = '\0';
     CHECK_EQ_INT (zmq_msg_init_size (&msg, 100), 0);

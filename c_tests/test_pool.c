@@ -370,7 +370,7 @@ static void verbose_announces_the_load (void)
 {
     CHECK (run_child ("ZMQPOOL_VERBOSE=1", "--child", "zmqpool 0.2.0: loaded"));
     CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_BACKEND=system", "--child",
-                      "backend System"));
+                      "backend system"));
 }
 
 static void show_stats_prints_at_exit (void)
@@ -417,7 +417,7 @@ static void settings_take_suffixes_and_conf_and_report_mistakes (void)
     CHECK (run_child ("ZMQPOOL_CONF=max_cached=16M,verbose=1 ZMQPOOL_MAX_CACHED_BYTES=2M",
                       "--child", "depot cap 2097152 bytes"));
     CHECK (run_child ("ZMQPOOL_CONF=backend=system,verbose=1", "--child",
-                      "backend System"));
+                      "backend system"));
     CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_MAX_CACHED_BYTES=12X", "--child",
                       "ignored malformed ZMQPOOL_MAX_CACHED_BYTES=12X"));
     CHECK (run_child ("ZMQPOOL_VERBOSE=1 ZMQPOOL_MAX_CACHED_BYTES=12X", "--child",
@@ -436,7 +436,7 @@ static void settings_take_suffixes_and_conf_and_report_mistakes (void)
     CHECK (run_child ("ZMQPOOL_CONF=a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j=10,verbose=1",
                       "--child", "and 2 more malformed settings"));
     /* Names and flags in any case; off means off. */
-    CHECK (run_child ("ZMQPOOL_CONF=backend=SYSTEM,verbose=1", "--child", "backend System"));
+    CHECK (run_child ("ZMQPOOL_CONF=backend=SYSTEM,verbose=1", "--child", "backend system"));
     CHECK (run_child ("ZMQPOOL_BACKEND=Mimalloc", "--print-backend", "backend=2"));
     CHECK_EQ_INT (child_prints ("ZMQPOOL_VERBOSE=off", "--child", "zmqpool 0.2.0: loaded"), 0);
     CHECK_EQ_INT (child_prints ("ZMQPOOL_VERBOSE=false", "--child", "zmqpool 0.2.0: loaded"), 0);

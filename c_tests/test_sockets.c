@@ -425,10 +425,8 @@ static void a_received_message_with_a_long_group_closes_once (void)
     zmq_msg_t msg;
     LOOKUP (set_group, "zmq_msg_set_group");
     LOOKUP (group, "zmq_msg_group");
-    if (!set_group || !group) {
-        printf ("     (no zmq_msg_set_group in this libzmq: skipped)\n");
-        return;
-    }
+    if (!set_group || !group)
+        SKIP_TEST ("draft API: no zmq_msg_set_group in this libzmq");
     pull = zmq_socket (context, ZMQ_PULL);
     push = zmq_socket (context, ZMQ_PUSH);
     CHECK (pull && push);

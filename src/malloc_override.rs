@@ -61,7 +61,8 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
 /// `p` is NULL or a live block from this allocator.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `p` is NULL or a live block of this allocator (this function's
+    // contract), which is what mi_realloc takes.
     or_enomem(unsafe { mi_realloc(p, size) }, size != 0)
 }
 
@@ -71,7 +72,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// As for [`realloc`].
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: as in realloc: `p` is NULL or a live block of this allocator;
+    // mi_reallocarray checks count * size for overflow.
     or_enomem(
         unsafe { mi_reallocarray(p, count, size) },
         count != 0 && size != 0,
@@ -84,7 +86,8 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize)
 /// `p` is NULL or a live block from this allocator, not used again.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `p` is NULL or a live block of this allocator, not used again
+    // (this function's contract): mi_free's precondition.
     unsafe { mi_free(p) }
 }
 
@@ -94,7 +97,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 /// As for [`free`].
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: as in free: `p` is NULL or a live block, not used again.
     unsafe { mi_free(p) }
 }
 
@@ -109,7 +112,8 @@ pub unsafe extern "C" fn posix_memalign(
     alignment: usize,
     size: usize,
 ) -> c_int {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `out` is writable (this function's contract); mi_posix_memalign
+    // checks the alignment and writes `out` only on success.
     unsafe { mi_posix_memalign(out, alignment, size) }
 }
 
@@ -132,7 +136,7 @@ pub unsafe extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_
 /// None beyond the C contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void {
-    // SAFETY: as above.
+    // SAFETY: no precondition: mimalloc checks the alignment (NULL otherwise).
     or_enomem(
         unsafe { mi_memalign(alignment, size) },
         size != 0 && alignment.is_power_of_two(),
@@ -145,7 +149,7 @@ pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void 
 /// None beyond the C contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
-    // SAFETY: as above.
+    // SAFETY: mi_valloc has no precondition; it returns NULL or a block.
     or_enomem(unsafe { mi_valloc(size) }, size != 0)
 }
 
@@ -155,7 +159,7 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 /// None beyond the C contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
-    // SAFETY: as above.
+    // SAFETY: mi_pvalloc has no precondition; it returns NULL or a block.
     or_enomem(unsafe { mi_pvalloc(size) }, true)
 }
 

@@ -138,9 +138,11 @@ fn start() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &previous, core::ptr::null_mut());
         if created != 0 {
             // No thread (out of memory or threads): try again later.
+            // Relaxed: a back-off count, and STOPPED only undoes our own CAS.
             FAILURES.fetch_add(1, Ordering::Relaxed);
             STATE.store(STOPPED, Ordering::Relaxed);
         } else {
+            // Relaxed: a back-off count.
             FAILURES.store(0, Ordering::Relaxed);
             pool::set_helper_running(true);
             libc::pthread_setname_np(thread, c"zmqpool-decay".as_ptr());

@@ -37,7 +37,8 @@ macro_rules! pass_draft {
     ($function:ident ( $($arg:expr),* ), $failed:expr) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
             return passed_through(move || match real.$function {
-                // SAFETY: as in pass!.
+                // SAFETY: libzmq's draft function with the caller's own arguments, under
+                // the same contract as the exported function's (as in pass!).
                 Some(function) => unsafe { function($($arg),*) },
                 None => fail(libc::ENOTSUP, $failed),
             });

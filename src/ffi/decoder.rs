@@ -101,7 +101,8 @@ pub unsafe extern "C" fn zmqpool_decoder_decode(
     if data.is_null() && size != 0 {
         return fail(libc::EINVAL, -1);
     }
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `data` is readable for `size` bytes and, inside the decoder's
+    // buffer, written by the caller: this function's contract, Decoder::decode's.
     let (used, result) = unsafe { decoder.0.decode(data, size) };
     *processed = used;
     match result {
@@ -125,7 +126,8 @@ pub unsafe extern "C" fn zmqpool_decoder_take_msg(
     let Some(decoder) = (unsafe { decoder.as_mut() }) else {
         return fail(libc::EFAULT, -1);
     };
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or an initialised message (this function's
+    // contract): with_message's.
     let result = unsafe {
         with_message(msg, |target| {
             if !decoder.0.is_ready() {

@@ -75,6 +75,7 @@ pub unsafe extern "C" fn zmqpool_encoder_encode(
     else {
         return fail(libc::EFAULT, 0);
     };
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `*data` is NULL or writable for `size` bytes (this function's
+    // contract): encode_raw's.
     unsafe { encoder.0.encode_raw(data, size) }
 }

@@ -12,7 +12,8 @@ use crate::msg::{self, layout::Msg, Errno};
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
     pass!(init(msg.cast()));
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     status(unsafe {
         with_message(msg, |m| {
             msg::init(m);
@@ -37,7 +38,8 @@ pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> 
         // SAFETY: non-null and aligned; the caller vouches for the rest.
         return status(msg::init_size(unsafe { &mut *(msg as *mut Msg) }, size));
     }
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     status(unsafe { with_message(msg, |m| msg::init_size(m, size)) })
 }
 
@@ -76,7 +78,8 @@ pub unsafe extern "C" fn zmq_msg_init_data(
     hint: *mut c_void,
 ) -> c_int {
     pass!(init_data(msg.cast(), data, size, ffn, hint));
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     status(unsafe { with_message(msg, |m| msg::init_data(m, data, size, ffn, hint)) })
 }
 
@@ -133,7 +136,8 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
     if dest == src {
         // libzmq would release the body and then use it; a no-op is the
         // meaning a caller can have intended.
-        // SAFETY: forwarded from the caller.
+        // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+        // says: with_message's contract (NULL is refused there).
         return status(unsafe { with_message(dest, |m| msg::check(m)) });
     }
     // SAFETY: forwarded from the caller; the two messages are distinct.
@@ -219,7 +223,8 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
 pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, property: c_int, value: c_int) -> c_int {
     pass!(set(msg.cast(), property, value));
     let _ = (property, value);
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     match unsafe { with_message_read(msg, |_| ()) } {
         Ok(()) => fail(libc::EINVAL, -1),
         Err(Errno(errno)) => fail(errno, -1),
@@ -256,7 +261,8 @@ pub unsafe extern "C" fn zmq_msg_gets(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
     pass_draft!(routing_id(msg.cast()), 0);
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     match unsafe { with_message_read(msg, msg::routing_id) } {
         Ok(id) => id,
         Err(Errno(errno)) => fail(errno, 0),
@@ -270,7 +276,8 @@ pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id: u32) -> c_int {
     pass_draft!(set_routing_id(msg.cast(), routing_id), -1);
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     status(unsafe { with_message(msg, |m| msg::set_routing_id(m, routing_id)) })
 }
 
@@ -309,6 +316,7 @@ pub unsafe extern "C" fn zmq_msg_set_group(msg: *mut zmq_msg_t, group: *const c_
         let len = libc::strnlen(group, crate::msg::layout::GROUP_MAX_LENGTH);
         core::slice::from_raw_parts(group as *const u8, len)
     };
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
+    // says: with_message's contract (NULL is refused there).
     status(unsafe { with_message(msg, |m| msg::set_group(m, name)) })
 }

@@ -40,7 +40,8 @@ pub extern "C" fn zmqpool_alloc(size: usize) -> *mut c_void {
 /// `ptr` is NULL or came from `zmqpool_alloc` and was not released yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_dealloc(ptr: *mut c_void) {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `ptr` is NULL or a live block from zmqpool_alloc (pool::alloc),
+    // released once: this function's contract, pool::dealloc's.
     unsafe { crate::pool::dealloc(ptr as *mut u8) }
 }
 
@@ -54,7 +55,8 @@ pub unsafe extern "C" fn zmqpool_usable_size(ptr: *const c_void) -> usize {
     if ptr.is_null() {
         return 0;
     }
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `ptr` is non-null here, a live block from zmqpool_alloc (this
+    // function's contract): pool::usable_size's.
     unsafe { crate::pool::usable_size(ptr as *const u8) }
 }
 

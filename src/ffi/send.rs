@@ -25,7 +25,8 @@ pub unsafe extern "C" fn zmq_send(
     len: usize,
     flags: c_int,
 ) -> c_int {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `buf` is NULL or readable for `len` bytes and `socket` what
+    // libzmq's zmq_send accepts (this function's contract): socket::send's.
     match unsafe { msg::socket::send(socket, buf, len, flags) } {
         Ok(sent) => sent,
         Err(Errno(errno)) => fail(errno, -1),

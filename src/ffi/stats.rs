@@ -52,7 +52,8 @@ pub unsafe extern "C" fn zmqpool_stats_get(out: *mut zmqpool_stats_t, size: usiz
 /// `out` is NULL or writable for 64 bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `out` is NULL or writable for 64 (STATS_0_1_SIZE) bytes, this
+    // function's contract: what zmqpool_stats_get needs for that size.
     unsafe { zmqpool_stats_get(out, STATS_0_1_SIZE) }
 }
 

@@ -231,7 +231,8 @@ pub(crate) unsafe fn close(msg: &mut Msg) -> Result<()> {
             return Ok(());
         }
     }
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `msg` satisfies M1-M6 and its pointers are not otherwise in use
+    // (close's contract): close_general's.
     unsafe { close_general(msg) }
 }
 
@@ -347,7 +348,8 @@ unsafe fn release_long_group(group: *mut LongGroup) {
 #[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
     kind(src)?;
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `dest` satisfies M1-M6 and is not otherwise in use (this
+    // function's contract, close's for each message).
     unsafe { close(dest)? };
     // SAFETY: both are valid 64-byte messages and distinct (&mut); the
     // pointers and references `src` held now belong to `dest` alone.
@@ -364,7 +366,8 @@ pub(crate) unsafe fn move_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
 #[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) unsafe fn move_onto_itself(msg: &mut Msg) -> Result<()> {
     kind(msg)?;
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `dest` satisfies M1-M6 and is not otherwise in use (this
+    // function's contract, close's for each message).
     unsafe { close(msg)? };
     init(msg);
     Ok(())
@@ -392,7 +395,8 @@ pub(crate) unsafe fn copy_to(dest: &mut Msg, src: &mut Msg) -> Result<()> {
             _ => Err(Errno(errno())),
         };
     }
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `dest` satisfies M1-M6 and is not otherwise in use (this
+    // function's contract, close's for each message).
     unsafe { close(dest)? };
     if has_content(kind) {
         // SAFETY: an lmsg/zclmsg has a live content block (M2).

@@ -44,16 +44,19 @@ pub unsafe fn send(
     };
     if libzmq::passthrough().is_some() {
         count(Event::PassedThroughLayout);
-        // SAFETY: forwarded from the caller.
+        // SAFETY: `buf` is NULL or readable for `len` bytes and `socket` is
+        // non-null (checked above) and what libzmq accepts: forward's contract.
         return unsafe { forward(real, socket, buf, len, flags) };
     }
     let Some(msg_send) = real.msg_send else {
         count(Event::PassedThroughNoMsgSend);
-        // SAFETY: forwarded from the caller.
+        // SAFETY: `buf` is NULL or readable for `len` bytes and `socket` is
+        // non-null (checked above) and what libzmq accepts: forward's contract.
         return unsafe { forward(real, socket, buf, len, flags) };
     };
     let mut msg = EMPTY;
-    // SAFETY: forwarded from the caller.
+    // SAFETY: `buf` is NULL or readable for `len` bytes (send's contract):
+    // init_buffer's.
     if let Err(failure) = unsafe { init_buffer(&mut msg, buf, len) } {
         // libzmq would have refused an invalid socket before building the
         // message: report that first, as it does.

@@ -28,12 +28,6 @@ pub(crate) struct Stack {
 // them) and are only reached under the class's mutex.
 unsafe impl Send for Stack {}
 
-impl Default for Stack {
-    fn default() -> Self {
-        Stack::new()
-    }
-}
-
 impl Stack {
     /// An empty stack.
     pub(crate) const fn new() -> Stack {
@@ -117,6 +111,7 @@ pub(crate) fn class_cached_bytes(class: SizeClass) -> usize {
 pub(crate) fn shrink_to_cap() {
     let cap = max_cached_bytes();
     'classes: for index in (0..COUNT).rev() {
+        // Relaxed: the gauge is a bound; the batches are published by their locks.
         while CACHED_BYTES.load(Ordering::Relaxed) > cap {
             let (head, _) = take(SizeClass(index));
             if head.is_null() {
@@ -139,6 +134,7 @@ pub fn set_max_cached_bytes(cap: usize) {
 /// Bytes currently held in the depot.
 #[cfg(test)]
 pub(crate) fn cached_bytes() -> usize {
+    // Relaxed: a gauge read for a test.
     CACHED_BYTES.load(Ordering::Relaxed)
 }
 
@@ -158,7 +154,8 @@ pub(crate) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
         CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
         // Relaxed: a statistic (slow path).
         CAP_HITS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded from the caller.
+        // SAFETY: the caller hands over a chain of `len` free pooled blocks it
+        // owns (put's contract): release_chain's.
         unsafe { release_chain(head) };
         return;
     }
@@ -253,6 +250,7 @@ pub(crate) fn take(class: SizeClass) -> (*mut FreeBlock, usize) {
         return (head, 0);
     }
     let bytes = len * BLOCK_BYTES[class.0];
+    // Relaxed: gauges (see put); the batch itself came out under its lock.
     CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
     CLASS_BYTES[class.0].fetch_sub(bytes, Ordering::Relaxed);
     (head, len)
@@ -281,6 +279,7 @@ pub(crate) fn release_older(
             });
             for &(head, len) in &chains[..count] {
                 let bytes = len * BLOCK_BYTES[class.0];
+                // Relaxed: gauges (see put); the batches came out under their lock.
                 CACHED_BYTES.fetch_sub(bytes, Ordering::Relaxed);
                 CLASS_BYTES[index].fetch_sub(bytes, Ordering::Relaxed);
                 blocks += len as u64;

@@ -54,8 +54,11 @@ pub(crate) fn current() -> Option<&'static ThreadRecord> {
         return Some(unsafe { &*mine });
     }
     let tp = thread_pointer();
-    // Relaxed: a cache; the record found is checked by its owner below.
-    let record = slot_of(tp).load(Ordering::Relaxed);
+    // Acquire: pairs with the Release that stored the pointer, so the
+    // record's memory (made by whichever thread created it) is seen as
+    // initialised before it is read; its owner is then checked (a mov on
+    // x86-64, as Relaxed would be).
+    let record = slot_of(tp).load(Ordering::Acquire);
     if !record.is_null() {
         // SAFETY: records are never freed (R1): any pointer ever stored in
         // the table points at a live record.
@@ -106,11 +109,12 @@ fn current_slow(tp: usize) -> Option<&'static ThreadRecord> {
     unsafe { slot::set(pointer as *mut ()) };
     let slot = slot_of(tp);
     // Take the slot when it is free or its record is free; a live thread
-    // holding it keeps it (this thread uses FALLBACK then). Relaxed: a cache.
-    let held = slot.load(Ordering::Relaxed);
+    // holding it keeps it (this thread uses FALLBACK then). Acquire and
+    // Release: as in current(), for the record's memory.
+    let held = slot.load(Ordering::Acquire);
     // SAFETY: records are never freed (R1).
     if held.is_null() || !unsafe { &*held }.is_owned() {
-        slot.store(pointer, Ordering::Relaxed);
+        slot.store(pointer, Ordering::Release);
     }
     Some(record)
 }
@@ -142,9 +146,10 @@ pub(super) fn reset_after_fork(own: Option<&'static ThreadRecord>, tp: usize) {
         entry.store(core::ptr::null_mut(), Ordering::Relaxed);
     }
     if let Some(record) = own {
+        // Release: as in current_slow.
         slot_of(tp).store(
             record as *const ThreadRecord as *mut ThreadRecord,
-            Ordering::Relaxed,
+            Ordering::Release,
         );
     }
 }

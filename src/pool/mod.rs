@@ -78,8 +78,7 @@ pub(crate) use counters::{EventSlot, EVENT_SLOTS};
 pub use depot::set_max_cached_bytes;
 
 /// mimalloc options (`mi_option_e` indices in the vendored mimalloc;
-/// `upstream_option_indices_name_the_intended_options` checks them against
-/// the library).
+/// `c_src/mimalloc_fork.c` checks them against its header at build time).
 pub(crate) const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 pub(crate) const MI_OPTION_ARENA_RESERVE: libmimalloc_sys::mi_option_t = 23;
 

@@ -346,16 +346,36 @@ fn a_thread_cache_counts_what_it_holds() {
 /// arena_reserve holds mimalloc's default (1 GiB) or zmqpool's (64 MiB), in
 /// KiB, and arena_eager_commit its default (2) or zmqpool's (0).
 #[test]
-fn upstream_option_indices_name_the_intended_options() {
-    // SAFETY: mi_option_get accepts any option index.
-    let reserve = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_RESERVE) };
-    assert!(
-        reserve == 1 << 20 || reserve == 64 << 10,
-        "arena_reserve {reserve}"
+fn upstream_options_the_user_set_are_kept_and_others_tuned() {
+    let _serial = serial();
+    let get = |option| {
+        // SAFETY: mi_option_get accepts any option index.
+        unsafe { libmimalloc_sys::mi_option_get(option) }
+    };
+    let set = |option, value| {
+        // SAFETY: mi_option_set accepts any option index and value.
+        unsafe { libmimalloc_sys::mi_option_set(option, value) }
+    };
+    let before = (
+        get(MI_OPTION_ARENA_RESERVE),
+        get(MI_OPTION_ARENA_EAGER_COMMIT),
     );
-    // SAFETY: as above.
-    let eager = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_ARENA_EAGER_COMMIT) };
-    assert!(eager == 2 || eager == 0, "arena_eager_commit {eager}");
+    // Options the user set are left alone...
+    set(MI_OPTION_ARENA_RESERVE, 12345);
+    set(MI_OPTION_ARENA_EAGER_COMMIT, 1);
+    configure_upstream(UpstreamOptions {
+        eager_commit_set: true,
+        arena_reserve_set: true,
+    });
+    assert_eq!(get(MI_OPTION_ARENA_RESERVE), 12345);
+    assert_eq!(get(MI_OPTION_ARENA_EAGER_COMMIT), 1);
+    // ...and the others get zmqpool's values (the indices themselves are
+    // checked against mimalloc's header at build time: c_src/mimalloc_fork.c).
+    configure_upstream(UpstreamOptions::default());
+    assert_eq!(get(MI_OPTION_ARENA_RESERVE), ARENA_RESERVE_KIB);
+    assert_eq!(get(MI_OPTION_ARENA_EAGER_COMMIT), 0);
+    set(MI_OPTION_ARENA_RESERVE, before.0);
+    set(MI_OPTION_ARENA_EAGER_COMMIT, before.1);
 }
 
 /// A batch of a large class carries the addresses of its blocks in its

@@ -434,5 +434,6 @@ pub(crate) fn flush_current_thread() {
 /// The calling thread's cached bytes (for tests).
 #[cfg(test)]
 pub(crate) fn cached_in_current_thread() -> u64 {
+    // Relaxed: the calling thread is the gauge's only writer.
     lookup::current().map_or(0, |record| record.cached_bytes.load(Ordering::Relaxed))
 }

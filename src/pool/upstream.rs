@@ -26,7 +26,8 @@ mod stand_in {
     /// # Safety
     /// As for `mi_malloc_aligned`.
     pub(crate) unsafe fn mi_zalloc_aligned(size: usize, align: usize) -> *mut c_void {
-        // SAFETY: as above.
+        // SAFETY: the caller passes a power-of-two `align` (this function's
+        // contract, forwarded to mi_malloc_aligned's).
         let block = unsafe { mi_malloc_aligned(size, align) };
         if !block.is_null() {
             // SAFETY: a fresh block of `size` bytes.
@@ -38,7 +39,8 @@ mod stand_in {
     /// # Safety
     /// `block` came from `mi_malloc_aligned` and is released once.
     pub(crate) unsafe fn mi_free(block: *mut c_void) {
-        // SAFETY: by the contract.
+        // SAFETY: `block` came from mi_malloc_aligned (posix_memalign) and is
+        // released once (this function's contract).
         unsafe { libc::free(block) }
     }
 

@@ -15,7 +15,8 @@ pub(crate) struct RawLock<T> {
 // SAFETY: `value` is only reached with the mutex held (`with`), and
 // T: Send lets it be handed between the threads that take turns.
 unsafe impl<T: Send> Sync for RawLock<T> {}
-// SAFETY: as above.
+// SAFETY: as for Sync: the value is reached only under the mutex, and T: Send
+// lets the RawLock, and the value with it, move to another thread.
 unsafe impl<T: Send> Send for RawLock<T> {}
 
 impl<T> RawLock<T> {

@@ -304,9 +304,11 @@ impl Decoder {
                 self.state = State::Size;
                 Ok(1)
             }
-            // SAFETY: forwarded from the caller.
+            // SAFETY: `data` is readable for `available` bytes (step's contract):
+            // what read_size and start_body require.
             State::Size => unsafe { self.read_size(data, available) },
-            // SAFETY: forwarded from the caller.
+            // SAFETY: `data` is readable for `available` bytes (step's contract):
+            // what read_size and start_body require.
             State::Alloc => unsafe { self.start_body(data, available) },
             State::Body => {
                 let n = (self.body_size - self.body_filled).min(available);

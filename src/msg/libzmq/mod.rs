@@ -82,6 +82,7 @@ pub(super) fn add(copy: RealLibzmq) -> Option<&'static RealLibzmq> {
         if let Some(known) = copies().find(|known| known.range == copy.range) {
             return Some(known);
         }
+        // Relaxed: ADDING is held, and only its holder stores the count.
         let count = COPY_COUNT.load(Ordering::Relaxed);
         if count == MAX_COPIES {
             return None;
@@ -140,6 +141,7 @@ static LOADED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::
 /// not checked: zmqpool's messages may already be in flight.
 #[cold]
 fn report_late(copy: &RealLibzmq) {
+    // Relaxed: a flag that only chooses whether a line is printed.
     if LOADED.load(Ordering::Relaxed) && crate::sys::log::verbose() {
         let (major, minor, patch) = version(copy);
         crate::sys::log::to_stderr(format_args!(
@@ -197,12 +199,14 @@ pub fn count_send(copy: &RealLibzmq) {
 pub fn for_each_copy(total_sends: u64, mut visit: impl FnMut(&Name, (c_int, c_int, c_int), u64)) {
     let later: u64 = copies()
         .skip(1)
+        // Relaxed: statistics.
         .map(|c| c.later_sends.load(Ordering::Relaxed))
         .sum();
     for (index, copy) in copies().enumerate() {
         let sends = if index == 0 {
             total_sends.saturating_sub(later)
         } else {
+            // Relaxed: statistics.
             copy.later_sends.load(Ordering::Relaxed)
         };
         visit(&copy.found_in, version(copy), sends);
@@ -242,6 +246,7 @@ pub(crate) enum Detection {
 pub(crate) fn detect_at_load() -> Detection {
     let first = real();
     let Some(first) = first else {
+        // Relaxed: see report_late; written at load only.
         LOADED.store(true, Ordering::Relaxed);
         return Detection::Absent;
     };
@@ -255,6 +260,7 @@ pub(crate) fn detect_at_load() -> Detection {
         false
     });
     // Copies found from here on were loaded after zmqpool (reported so).
+    // Relaxed: see report_late; written at load only.
     LOADED.store(true, Ordering::Relaxed);
     for copy in copies() {
         if let Err(why) = check_layout(copy) {
@@ -265,6 +271,7 @@ pub(crate) fn detect_at_load() -> Detection {
             } else {
                 copy
             };
+            // Release: the copy's function table before the pointer (Acquire in passthrough()).
             PASSTHROUGH.store(
                 target as *const RealLibzmq as *mut RealLibzmq,
                 Ordering::Release,
