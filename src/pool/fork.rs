@@ -25,6 +25,9 @@ mod mimalloc_locks {
         // c_src/mimalloc_fork.c: mimalloc's process-wide locks.
         pub(super) fn zmqpool_mimalloc_fork_prepare();
         pub(super) fn zmqpool_mimalloc_fork_release();
+        // For tests: how many of the locks a try-lock finds taken.
+        #[cfg(test)]
+        pub(super) fn zmqpool_mimalloc_fork_locks_held() -> core::ffi::c_int;
     }
 }
 use mimalloc_locks::{zmqpool_mimalloc_fork_prepare, zmqpool_mimalloc_fork_release};
@@ -121,10 +124,7 @@ pub(crate) fn install() {
 
 #[cfg(all(test, not(miri)))]
 mod tests {
-    extern "C" {
-        // c_src/mimalloc_fork.c, for tests: locks a try-lock finds taken.
-        fn zmqpool_mimalloc_fork_locks_held() -> core::ffi::c_int;
-    }
+    use super::mimalloc_locks::zmqpool_mimalloc_fork_locks_held;
 
     fn held_seen_from_another_thread() -> core::ffi::c_int {
         // SAFETY: the shim only try-locks (and releases what it got).
