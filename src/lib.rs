@@ -6,8 +6,12 @@
 //! - [`PoolBuffer`]: an owned block of the pool;
 //! - [`zmtp::Encoder`], [`zmtp::Decoder`]: ZMTP 3.x framing over pool
 //!   memory, interoperable with libzmq peers;
-//! - [`pool`]: the settings (backend, caps, decay) and [`pool::trim`];
-//! - [`report::snapshot`]: the statistics.
+//! - the settings: [`pool::set_backend`], [`pool::set_max_cached_bytes`],
+//!   [`pool::set_max_thread_cached_bytes`], [`set_decay`],
+//!   [`set_stats_interval_ms`], and their getters in [`pool`];
+//!   [`pool::trim`];
+//! - the statistics: [`report::snapshot`] (the C struct's fields) and
+//!   [`report::write_json`] (the JSON object).
 //!
 //! The layers, each importing only from those above it in this list
 //! (docs/architecture.md draws them):
@@ -15,12 +19,11 @@
 //! | module | layer |
 //! | --- | --- |
 //! | `sys` | OS primitives: errno, stderr lines, a pthread lock, the loader, the thread pointer |
-//! | `sync` | the lock-free protocols (reference counts, the record handshake), loom-checked |
+//! | `sync`, `settings` | the lock-free protocols (reference counts, the record handshake), loom-checked; the settings parser (a pure function of the environment) |
 //! | [`pool`] | blocks: size classes, thread caches, depot, records, the decay pass |
 //! | [`msg`] | the 64-byte message, every body kind, the hand-off to a real libzmq |
 //! | [`zmtp`] | ZMTP frames: encoder, decoder |
 //! | [`report`], `background` | statistics (text, JSON, interval), the verbose lines; the helper thread |
-//! | `settings` | the settings parser (a pure function of the environment) |
 //! | `ffi` | the exported C functions (feature `capi`, on by default) |
 //! | `load` | the constructor: parses the settings and wires every layer |
 
@@ -43,5 +46,6 @@ mod sync;
 mod sys;
 pub mod zmtp;
 
+pub use background::{set_decay, set_stats_interval_ms};
 pub use msg::Message;
 pub use pool::PoolBuffer;

@@ -50,13 +50,13 @@ extern "C" fn on_load() {
     pool::init();
     background::install();
     let mut problems = Problems::NONE;
-    let settings = Settings::parse(getenv, &mut problems);
+    let settings = Settings::parse(getenv, &pool::Backend::NAMES, &mut problems);
     set_verbose(settings.verbose);
-    if let Some(named) = settings.backend {
-        match pool::Backend::from_name(named.value) {
-            Some(backend) => pool::set_backend(backend),
-            None => problems.note_invalid(named),
-        }
+    if let Some(backend) = settings
+        .backend
+        .and_then(|named| pool::Backend::from_name(named.value))
+    {
+        pool::set_backend(backend);
     }
     if let Some(cap) = settings.max_cached {
         pool::set_max_cached_bytes(cap);

@@ -10,7 +10,7 @@
 //! | `ZMQPOOL_BACKEND=pool\|mimalloc\|system` | `backend` | where blocks come from (default pool) |
 //! | `ZMQPOOL_MAX_CACHED_BYTES=SIZE` | `max_cached` | cap on bytes kept for reuse in the depot |
 //! | `ZMQPOOL_MAX_THREAD_CACHED_BYTES=SIZE` | `thread_cached` | cap on bytes one thread keeps |
-//! | `ZMQPOOL_DECAY_MS=N\|0\|now` | `decay_ms` | give back blocks unused for N ms (default 1000; 0: never; now: at once) |
+//! | `ZMQPOOL_DECAY_MS=N\|0\|now\|-1` | `decay_ms` | give back blocks unused for N ms (default 1000; 0: never; now or -1: at once) |
 //! | `ZMQPOOL_SHOW_STATS=1\|json` | `show_stats` | print the statistics to stderr at exit (text or one JSON object) |
 //! | `ZMQPOOL_STATS_INTERVAL_MS=N` | `stats_interval_ms` | write the JSON statistics every N ms (default 0: off) |
 //! | `ZMQPOOL_STATS_FILE=PATH` | `stats_file` | where they go (appended; default stderr) |
@@ -85,11 +85,6 @@ pub(crate) struct Problems {
 }
 
 impl Problems {
-    /// Notes a value that is not valid for setting `name`.
-    pub(crate) fn note_invalid(&mut self, named: Named) {
-        self.note(named.name, named.value.as_bytes());
-    }
-
     pub(crate) const NONE: Problems = Problems {
         list: [None; MAX_MALFORMED],
         count: 0,
@@ -163,13 +158,13 @@ fn parse_flag(text: &[u8]) -> bool {
 }
 
 /// A decay time: milliseconds, 0 for never, `now` (or -1) for at once;
-/// as the C API takes it (0, -1, or the milliseconds).
+/// as the C API takes it (0, -1, or the milliseconds, at most i64::MAX).
 fn parse_decay(text: &[u8]) -> Option<i64> {
     let text = trim(text);
     if text.eq_ignore_ascii_case(b"now") || text == b"-1" {
         return Some(-1);
     }
-    i64::try_from(parse_count(text)?).ok()
+    Some(parse_count(text)?.min(i64::MAX as u64) as i64)
 }
 
 /// A plain decimal count.
@@ -191,12 +186,14 @@ fn parse_show_stats(text: &[u8]) -> ShowStats {
     }
 }
 
-/// A backend's name: non-empty UTF-8 text (which names exist is the
-/// pool's business).
-fn parse_backend(text: &'static [u8]) -> Option<&'static str> {
-    core::str::from_utf8(trim(text))
-        .ok()
-        .filter(|name| !name.is_empty())
+/// A backend's name, any case, among `known` (the pool's names, passed in
+/// by the caller: the parser knows no pool types): the known spelling.
+fn parse_backend(text: &[u8], known: &[&'static str]) -> Option<&'static str> {
+    let text = trim(text);
+    known
+        .iter()
+        .copied()
+        .find(|name| text.eq_ignore_ascii_case(name.as_bytes()))
 }
 
 impl Settings {
@@ -204,8 +201,10 @@ impl Settings {
     /// under its key); `name` is what a report calls it.
     /// `shown` is what a report of a malformed value quotes (the value, or
     /// ZMQPOOL_CONF's whole `key=value` item).
+    #[allow(clippy::too_many_arguments)]
     fn set(
         &mut self,
+        backends: &[&'static str],
         key: &[u8],
         value: &'static [u8],
         name: &'static str,
@@ -226,7 +225,7 @@ impl Settings {
                 }
                 !path.is_empty()
             }
-            b"backend" => parse_backend(value)
+            b"backend" => parse_backend(value, backends)
                 .map(|value| self.backend = Some(Named { value, name }))
                 .is_some(),
             b"max_cached" => parse_size(value)
@@ -251,9 +250,13 @@ impl Settings {
     }
 
     /// Parses the settings from `getenv` (the environment at load, or a
-    /// test's table): a pure function of what `getenv` answers.
+    /// test's table): a pure function of what `getenv` answers. `backends`
+    /// are the backend names a setting may give. A variable overrides its
+    /// `ZMQPOOL_CONF` key only with a valid value; every invalid one is
+    /// noted in `problems`, in the order met.
     pub(crate) fn parse(
         getenv: impl Fn(&CStr) -> Option<&'static [u8]>,
+        backends: &[&'static str],
         problems: &mut Problems,
     ) -> Settings {
         let mut settings = Settings {
@@ -269,6 +272,7 @@ impl Settings {
             {
                 match item.iter().position(|&b| b == b'=') {
                     Some(at) => settings.set(
+                        backends,
                         trim(&item[..at]),
                         &item[at + 1..],
                         "ZMQPOOL_CONF",
@@ -303,7 +307,7 @@ impl Settings {
         ];
         for (variable, key, name) in variables {
             if let Some(value) = getenv(variable) {
-                settings.set(key, value, name, value, problems);
+                settings.set(backends, key, value, name, value, problems);
             }
         }
         settings
@@ -312,7 +316,110 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_size, Problems, Settings, ShowStats};
+    use core::ffi::CStr;
+
+    const BACKENDS: [&str; 3] = ["pool", "mimalloc", "system"];
+
+    /// The settings an environment given as a table makes, and its problems.
+    fn parse(env: &[(&'static str, &'static str)]) -> (Settings, Problems) {
+        let mut problems = Problems::NONE;
+        let lookup = |name: &CStr| {
+            env.iter()
+                .find(|(key, _)| key.as_bytes() == name.to_bytes())
+                .map(|(_, value)| value.as_bytes())
+        };
+        (Settings::parse(lookup, &BACKENDS, &mut problems), problems)
+    }
+
+    fn reported(problems: &Problems) -> Vec<(&'static str, String)> {
+        problems
+            .list
+            .iter()
+            .flatten()
+            .map(|p| (p.name, p.value().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_environment_is_all_defaults() {
+        let (settings, problems) = parse(&[]);
+        assert_eq!(settings, Settings::default());
+        assert_eq!(problems.count, 0);
+    }
+
+    #[test]
+    fn variables_override_conf_keys_with_valid_values_only() {
+        let (settings, problems) = parse(&[
+            ("ZMQPOOL_CONF", "backend=mimalloc,decay_ms=500"),
+            ("ZMQPOOL_BACKEND", "bogus"),
+            ("ZMQPOOL_DECAY_MS", "now"),
+        ]);
+        assert_eq!(settings.backend.map(|b| b.value), Some("mimalloc"));
+        assert_eq!(settings.decay_ms, Some(-1));
+        assert_eq!(
+            reported(&problems),
+            [("ZMQPOOL_BACKEND", "bogus".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_bad_conf_item_is_reported_whole_even_when_a_variable_sets_its_key() {
+        let (settings, problems) = parse(&[
+            ("ZMQPOOL_CONF", "backend=bogus"),
+            ("ZMQPOOL_BACKEND", "SYSTEM"),
+        ]);
+        assert_eq!(settings.backend.map(|b| b.value), Some("system"));
+        assert_eq!(settings.backend.map(|b| b.name), Some("ZMQPOOL_BACKEND"));
+        assert_eq!(
+            reported(&problems),
+            [("ZMQPOOL_CONF", "backend=bogus".to_string())]
+        );
+    }
+
+    #[test]
+    fn decay_takes_never_now_minus_one_and_clamps_huge_values() {
+        for (text, expected) in [
+            ("0", Some(0)),
+            ("now", Some(-1)),
+            ("-1", Some(-1)),
+            ("250", Some(250)),
+            ("99999999999999999999", None),
+            ("18446744073709551615", Some(i64::MAX)),
+            ("-2", None),
+        ] {
+            let (settings, _) = parse(&[("ZMQPOOL_DECAY_MS", text)]);
+            assert_eq!(settings.decay_ms, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn every_variable_reaches_its_setting() {
+        let (settings, problems) = parse(&[
+            ("ZMQPOOL_MAX_CACHED_BYTES", "64M"),
+            ("ZMQPOOL_MAX_THREAD_CACHED_BYTES", "512K"),
+            ("ZMQPOOL_STATS_INTERVAL_MS", "100"),
+            ("ZMQPOOL_STATS_FILE", " /tmp/s.json "),
+            ("ZMQPOOL_SHOW_STATS", "json"),
+            ("ZMQPOOL_VERBOSE", "yes"),
+            ("MIMALLOC_ARENA_RESERVE", "1"),
+        ]);
+        assert_eq!(problems.count, 0);
+        assert_eq!(settings.max_cached, Some(64 << 20));
+        assert_eq!(settings.thread_cached, Some(512 << 10));
+        assert_eq!(settings.stats_interval_ms, Some(100));
+        assert_eq!(settings.stats_file, Some(&b"/tmp/s.json"[..]));
+        assert_eq!(settings.show_stats, ShowStats::Json);
+        assert!(settings.verbose);
+        assert!(settings.mimalloc_arena_reserve_set && !settings.mimalloc_eager_commit_set);
+    }
+
+    #[test]
+    fn more_than_eight_problems_are_counted() {
+        let (_, problems) = parse(&[("ZMQPOOL_CONF", "a,b,c,d,e,f,g,h,i,j")]);
+        assert_eq!(problems.count, 10);
+        assert_eq!(reported(&problems).len(), 8);
+    }
 
     #[test]
     fn sizes_take_binary_suffixes_in_any_case() {

@@ -56,16 +56,19 @@ extern "C" fn after_fork_in_child() {
     pool::set_helper_running(false);
 }
 
-/// Sets the decay time (None: never; Some(0): at once), starting the
-/// helper if needed. Turned off, the depot's default cap falls back to
+/// Sets the decay time (`ZMQPOOL_DECAY_MS`, `zmqpool_set_decay_ms`):
+/// blocks unused for that long go back upstream, by the helper thread,
+/// started if needed. Turned off, the depot's default cap falls back to
 /// 64 MiB at once.
-pub(crate) fn set_decay(decay: Decay) {
+pub fn set_decay(decay: Decay) {
     pool::set_decay(decay);
     start_if_stopped();
 }
 
-/// Sets the statistics interval (0: off), starting the helper if needed.
-pub(crate) fn set_stats_interval_ms(ms: u64) {
+/// Sets the statistics interval (`ZMQPOOL_STATS_INTERVAL_MS`; 0: off): one
+/// JSON line every `ms` milliseconds to stderr or the statistics file,
+/// written by the helper thread, started if needed.
+pub fn set_stats_interval_ms(ms: u64) {
     output::set_interval_ms(ms);
     start_if_stopped();
 }

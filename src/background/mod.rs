@@ -3,4 +3,5 @@
 
 mod helper;
 
-pub(crate) use helper::{install, set_decay, set_stats_interval_ms};
+pub(crate) use helper::install;
+pub use helper::{set_decay, set_stats_interval_ms};

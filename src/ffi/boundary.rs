@@ -124,7 +124,8 @@ pub(super) unsafe fn with_message_read<R>(
         // SAFETY: non-null and aligned; the caller vouches for the rest.
         return Ok(body(unsafe { &*msg }));
     }
-    // SAFETY: as above, read without assuming alignment.
+    // SAFETY: non-null, and the caller's 64 readable bytes (this
+    // function's contract), read without assuming alignment.
     Ok(body(&unsafe { msg.read_unaligned() }))
 }
 
@@ -162,7 +163,8 @@ pub(super) fn into_pool_block<T>(value: T) -> *mut T {
 /// # Safety
 /// `block` came from `into_pool_block` and is not used again.
 pub(super) unsafe fn drop_pool_block<T>(block: *mut T) {
-    // SAFETY: by the contract, a live T in a pool block, dropped once.
+    // SAFETY: `block` holds a live T written by into_pool_block into a
+    // pool block (this function's contract), dropped and freed once.
     unsafe {
         core::ptr::drop_in_place(block);
         crate::pool::dealloc(block as *mut u8);

@@ -38,7 +38,8 @@ pub extern "C" fn zmqpool_decoder_new(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_decoder_destroy(decoder: *mut zmqpool_decoder_t) {
     if !decoder.is_null() {
-        // SAFETY: by the contract, from zmqpool_decoder_new, destroyed once.
+        // SAFETY: the caller's pointer came from zmqpool_decoder_new (made
+        // by into_pool_block) and is destroyed once (this function's contract).
         unsafe { drop_pool_block(decoder) };
     }
 }
@@ -54,7 +55,8 @@ pub unsafe extern "C" fn zmqpool_decoder_get_buffer(
     data: *mut *mut c_uchar,
     size: *mut usize,
 ) {
-    // SAFETY: by the contract, each NULL or valid and not aliased.
+    // SAFETY: this function's contract: each pointer is NULL or valid for
+    // its type and not aliased by a live reference (as_mut checks NULL).
     let (decoder, data, size) = unsafe { (decoder.as_mut(), data.as_mut(), size.as_mut()) };
     let (Some(decoder), Some(data), Some(size)) = (decoder, data, size) else {
         set_errno(libc::EFAULT);
@@ -91,7 +93,8 @@ pub unsafe extern "C" fn zmqpool_decoder_decode(
     size: usize,
     processed: *mut usize,
 ) -> c_int {
-    // SAFETY: by the contract, each NULL or valid and not aliased.
+    // SAFETY: this function's contract: each pointer is NULL or valid for
+    // its type and not aliased by a live reference (as_mut checks NULL).
     let (Some(decoder), Some(processed)) =
         (unsafe { decoder.as_mut() }, unsafe { processed.as_mut() })
     else {
@@ -122,7 +125,8 @@ pub unsafe extern "C" fn zmqpool_decoder_take_msg(
     decoder: *mut zmqpool_decoder_t,
     msg: *mut zmq_msg_t,
 ) -> c_int {
-    // SAFETY: by the contract, NULL or live and not aliased.
+    // SAFETY: this function's contract: NULL or a live object from its
+    // _new function, not aliased by a live reference (as_mut checks NULL).
     let Some(decoder) = (unsafe { decoder.as_mut() }) else {
         return fail(libc::EFAULT, -1);
     };

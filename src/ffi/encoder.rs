@@ -28,7 +28,8 @@ pub extern "C" fn zmqpool_encoder_new(batch_size: usize) -> *mut zmqpool_encoder
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_encoder_destroy(encoder: *mut zmqpool_encoder_t) {
     if !encoder.is_null() {
-        // SAFETY: by the contract, from zmqpool_encoder_new, destroyed once.
+        // SAFETY: the caller's pointer came from zmqpool_encoder_new (made
+        // by into_pool_block) and is destroyed once (this function's contract).
         unsafe { drop_pool_block(encoder) };
     }
 }
@@ -46,7 +47,8 @@ pub unsafe extern "C" fn zmqpool_encoder_load_msg(
     encoder: *mut zmqpool_encoder_t,
     msg: *mut zmq_msg_t,
 ) -> c_int {
-    // SAFETY: by the contract, NULL or live and not aliased.
+    // SAFETY: this function's contract: NULL or a live object from its
+    // _new function, not aliased by a live reference (as_mut checks NULL).
     let Some(encoder) = (unsafe { encoder.as_mut() }) else {
         return fail(libc::EFAULT, -1);
     };
@@ -70,7 +72,8 @@ pub unsafe extern "C" fn zmqpool_encoder_encode(
     data: *mut *mut c_uchar,
     size: usize,
 ) -> usize {
-    // SAFETY: by the contract, NULL or live and not aliased.
+    // SAFETY: this function's contract: NULL or a live object from its
+    // _new function, not aliased by a live reference (as_mut checks NULL).
     let (Some(encoder), Some(data)) = (unsafe { encoder.as_mut() }, unsafe { data.as_mut() })
     else {
         return fail(libc::EFAULT, 0);

@@ -39,8 +39,14 @@ impl Message {
     pub fn with_size(size: usize) -> Result<Message> {
         let mut message = Message::new();
         ops::init_size(message.raw.get_mut(), size)?;
-        if let Some(body) = message.as_mut_slice() {
-            body.fill(0);
+        // Zeroed through the raw pointer: a `&mut [u8]` is never made over
+        // the uninitialised body init_size leaves.
+        // SAFETY: a live message this Message alone owns; data() only reads it.
+        let body = unsafe { ops::data(message.raw.get()) } as *mut u8;
+        if size != 0 && !body.is_null() {
+            // SAFETY: init_size gave the message a body of exactly `size`
+            // writable bytes (inline or a fresh pool block, M2).
+            unsafe { body.write_bytes(0, size) };
         }
         Ok(message)
     }

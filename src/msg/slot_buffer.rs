@@ -128,15 +128,16 @@ impl SlotBuffer {
     }
 
     /// Zeroes the data unless every byte is already initialised (S3):
-    /// after this, the whole region may be handed out as `&mut [u8]`.
+    /// after this, the whole region may be handed out as `&mut [u8]`. Call
+    /// only while no message made from the buffer is alive (new, or idle
+    /// and reset).
     pub(crate) fn initialise(&mut self) {
         if !self.initialised {
             // SAFETY: the data is `capacity` writable bytes of the holder's
-            // live block. Zeroing happens only while S3 says some byte may
-            // be uninitialised, which is never the case while a message
-            // reads the buffer: messages are made only from bytes decoded
-            // after a write, and a reset (no message alive, S2) is the only
-            // way back to writing.
+            // live block, and no message made from the buffer is alive: the
+            // holder hands the data out for writing (and so calls this)
+            // only when the buffer is new or idle and reset (S2; the
+            // decoder's get_buffer checks idle() before reusing it).
             unsafe { self.data.write_bytes(0, self.capacity) };
             self.initialised = true;
         }

@@ -16,16 +16,19 @@ pub enum Backend {
 }
 
 /// Every backend with its name (`ZMQPOOL_BACKEND`, the statistics).
-const NAMES: [(Backend, &str); 3] = [
+const TABLE: [(Backend, &str); 3] = [
     (Backend::Pool, "pool"),
     (Backend::Mimalloc, "mimalloc"),
     (Backend::System, "system"),
 ];
 
 impl Backend {
+    /// Every backend's name, in the table's order.
+    pub const NAMES: [&'static str; 3] = [TABLE[0].1, TABLE[1].1, TABLE[2].1];
+
     /// The backend with this C value (`ZMQPOOL_BACKEND_*`).
     pub fn from_c(value: i32) -> Option<Backend> {
-        NAMES
+        TABLE
             .iter()
             .map(|&(backend, _)| backend)
             .find(|&backend| backend as i32 == value)
@@ -33,7 +36,7 @@ impl Backend {
 
     /// Parses a `ZMQPOOL_BACKEND` value (any case).
     pub fn from_name(name: &str) -> Option<Backend> {
-        NAMES
+        TABLE
             .iter()
             .find(|(_, known)| name.eq_ignore_ascii_case(known))
             .map(|&(backend, _)| backend)
@@ -41,7 +44,7 @@ impl Backend {
 
     /// The backend's name, as the settings take it and the reports print it.
     pub fn name(self) -> &'static str {
-        NAMES
+        TABLE
             .iter()
             .find(|&&(backend, _)| backend == self)
             .map_or("?", |&(_, name)| name)

@@ -15,7 +15,8 @@ pub struct PoolBuffer {
 // SAFETY: the buffer owns its block exclusively; the pool accepts a release
 // from any thread, and shared access is read-only.
 unsafe impl Send for PoolBuffer {}
-// SAFETY: as above; `&PoolBuffer` only reads.
+// SAFETY: `&PoolBuffer` only reads the block, which no other owner can
+// write (the buffer owns it exclusively).
 unsafe impl Sync for PoolBuffer {}
 
 impl PoolBuffer {

@@ -86,6 +86,8 @@ impl ThreadRecord {
     /// Call only on the record's owner thread.
     #[inline(always)]
     pub(crate) fn with_lists<R>(&self, body: impl FnOnce(&mut Lists) -> R) -> R {
+        // Not nested (a nested call would make a second `&mut Lists`).
+        debug_assert_eq!(self.active.load(Ordering::Relaxed), 0, "with_lists nested");
         if !handshake::enter(&self.active, &self.steal, handshake::owner_fence) {
             self.enter_after_wait();
         }

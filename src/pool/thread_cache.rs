@@ -234,7 +234,8 @@ pub(crate) unsafe fn dealloc(header: *mut Header) {
         // SAFETY: the caller hands over a live block, released once; the
         // lists are this thread's inside with_lists.
         Some(record) => record.with_lists(|lists| unsafe { dealloc_in(record, lists, header) }),
-        // SAFETY: as above, the caller's live block.
+        // SAFETY: the caller's live block from alloc, released once
+        // (dealloc's contract).
         None => unsafe { dealloc_without_cache(header) },
     }
 }

@@ -35,8 +35,10 @@ use crate::msg::libzmq;
 use crate::pool::{self, depot, stats};
 use crate::sys::log::program_name;
 
-/// Writes the statistics object to `out`.
-pub(crate) fn write_json(out: &mut impl Write) -> fmt::Result {
+/// Writes the statistics as one JSON object to `out` (what
+/// `ZMQPOOL_SHOW_STATS=json` prints; fields in docs/stats.md), without
+/// allocating.
+pub fn write_json(out: &mut impl Write) -> fmt::Result {
     let totals = stats::totals();
     let snapshot = snapshot_of(&totals);
     write!(out, "{{\"zmqpool\":\"{}\",", env!("CARGO_PKG_VERSION"))?;

@@ -15,3 +15,4 @@ pub(crate) mod text;
 pub(crate) mod verbose;
 
 pub use counters::{snapshot, zmqpool_stats_t};
+pub use json::write_json;

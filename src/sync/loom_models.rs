@@ -180,7 +180,9 @@ fn owner_and_reclaimer_never_hold_the_lists_at_once() {
             loop {
                 if handshake::enter(&*active, &*steal, || fence(Ordering::SeqCst)) {
                     lists.with_mut(|lists| {
-                        // SAFETY: as above.
+                        // SAFETY: the owner inside its active mark with
+                        // `steal` seen clear: the handshake makes this the
+                        // only access (what the model checks).
                         unsafe { *lists += 1 }
                     });
                     handshake::leave(&*active);
