@@ -110,7 +110,8 @@ test-rust:
 # ---- C tests ---------------------------------------------------------------
 C_TESTS := $(BUILD)/test_decay $(BUILD)/stats_workload $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/test_two_at_load $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
-	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone
+	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone \
+	$(BUILD)/test_exit_ref $(BUILD)/test_exit_linked
 
 # What every test that checks for zmqpool includes (defined before any rule
 # uses it: prerequisites are expanded when the rule is read).
@@ -118,6 +119,13 @@ PROBE := c_tests/harness.h c_tests/zmqpool_probe.h $(HEADER)
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# A process ends when its threads do (helper thread, pthread_exit, fork).
+$(BUILD)/test_exit_ref: c_tests/test_exit.c $(PROBE) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -ldl -lpthread
+
+$(BUILD)/test_exit_linked: c_tests/test_exit.c $(PROBE) $(LIB_SO) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool $(ZMQ_LIBS) -ldl -lpthread
 
 # Reference: libzmq alone.
 $(BUILD)/test_msg_ref: c_tests/test_msg.c $(PROBE) | $(BUILD)
@@ -258,6 +266,8 @@ test-c: $(C_TESTS) $(BUILD)/rss_burst
 	$(BUILD)/test_header_c && $(BUILD)/test_header_cpp && $(BUILD)/test_header_alone
 	$(BUILD)/test_layout
 	$(BUILD)/test_pool
+	scripts/check_exit.sh $(BUILD) $(abspath $(LIB_SO)) $(abspath $(LIB_MALLOC)) "$(VALGRIND_RUN)"
+	scripts/check_secure.sh $(BUILD)/test_exit_linked $(abspath $(LIB_SO)) scripts/zmqpool-run
 	$(BUILD)/test_dlopen
 	$(BUILD)/test_unload
 	$(BUILD)/test_threads

@@ -6,13 +6,25 @@
 //! Nothing imports this module.
 //!
 //! Before it runs (another library's constructor may use messages first)
-//! the defaults apply.
+//! the defaults apply. In a privileged program (secure-execution mode:
+//! set-user-ID, set-group-ID, file capabilities) the environment is not
+//! read at all: the defaults apply for good.
 
 use core::ffi::{c_char, CStr};
 
 use crate::settings::{Problems, Settings, ShowStats, MAX_MALFORMED};
 use crate::sys::log::{error_text, set_verbose, to_stderr};
 use crate::{background, pool, report};
+
+/// True in secure-execution mode: a set-user-ID or set-group-ID program,
+/// or one with file capabilities (the kernel's AT_SECURE). Its environment
+/// is its unprivileged caller's, so, as glibc does with `MALLOC_*`, every
+/// `ZMQPOOL_*` setting is ignored there and the defaults apply.
+fn secure_execution() -> bool {
+    // SAFETY: getauxval has no precondition; it returns 0 for an entry the
+    // kernel did not pass.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
 
 /// The variable's bytes, if set.
 fn getenv(name: &CStr) -> Option<&'static [u8]> {
@@ -50,7 +62,13 @@ extern "C" fn on_load() {
     pool::init();
     background::install();
     let mut problems = Problems::NONE;
-    let settings = Settings::parse(getenv, &pool::Backend::NAMES, &mut problems);
+    // In secure-execution mode nothing of the environment is read: not
+    // even ZMQPOOL_VERBOSE (a line on stderr is behaviour too).
+    let settings = if secure_execution() {
+        Settings::parse(|_| None, &pool::Backend::NAMES, &mut problems)
+    } else {
+        Settings::parse(getenv, &pool::Backend::NAMES, &mut problems)
+    };
     set_verbose(settings.verbose);
     if let Some(backend) = settings
         .backend

@@ -22,6 +22,13 @@
 //! cannot be avoided), and after `fork()` a new one starts in the child at
 //! its next slow-path pool operation.
 //!
+//! The helper never keeps a process alive: a process ends when its last
+//! thread does (a `main` that calls `pthread_exit` while its workers finish
+//! is a documented POSIX pattern), and the helper is not the program's
+//! thread. Each tick it counts the process's threads; alone, it exits the
+//! process with status 0, as the last thread's end would have (at-exit
+//! handlers run, on the helper's thread).
+//!
 //! Start and stop (all SeqCst): a setter stores its setting, then reads the
 //! state; the helper, about to end, stores STOPPED, then reads the
 //! settings. One of the two sees the other, so a setting is never left
@@ -205,6 +212,13 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
             tick
         };
         sleep_ms(sleep);
+        if crate::sys::thread::alone_in_process() {
+            // Every other thread has ended (main with pthread_exit, then its
+            // workers): without zmqpool the process would have exited as if
+            // its last thread had called exit(0). It does so now, on this
+            // thread, with the at-exit handlers the program registered.
+            last_thread_exit();
+        }
         pool::advance_clock();
         // Read again after the sleep: a setting changed meanwhile (decay
         // turned off, say) applies from this tick on.
@@ -227,6 +241,15 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
             }
         }
     }
+}
+
+/// Ends the process as its last thread would have: `exit(0)` (POSIX:
+/// "as if the implementation called exit() with a zero argument").
+#[cold]
+fn last_thread_exit() -> ! {
+    // SAFETY: exit has no precondition; the at-exit handlers and
+    // destructors run on this thread, as they would on the last thread.
+    unsafe { libc::exit(0) }
 }
 
 fn sleep_ms(ms: u64) {

@@ -48,13 +48,25 @@ pub(crate) fn set_stats_file(path: &'static CStr) -> Result<(), libc::c_int> {
 }
 
 pub(super) fn open_append(path: *const c_char) -> libc::c_int {
-    // SAFETY: a NUL-terminated path that lives forever ('static);
-    // open has no other preconditions.
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // An existing file (or a symbolic link to one) is appended to; a path
+    // that does not exist yet is created only as a new regular file:
+    // O_EXCL refuses to follow a symbolic link there, so a dangling link
+    // planted in a shared directory never makes zmqpool create the file it
+    // points at. Mode 0644 (less the umask): never group- or
+    // world-writable.
+    // SAFETY: a NUL-terminated path that lives forever ('static); open has
+    // no other precondition.
+    let fd = unsafe { libc::open(path, flags) };
+    if fd >= 0 || errno() != libc::ENOENT {
+        return fd;
+    }
+    // SAFETY: as for the open above: a NUL-terminated, 'static path.
     unsafe {
         libc::open(
             path,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NONBLOCK,
-            0o644,
+            flags | libc::O_CREAT | libc::O_EXCL,
+            0o644 as libc::c_uint,
         )
     }
 }

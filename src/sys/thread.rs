@@ -175,3 +175,54 @@ pub(crate) mod slot {
     /// None (nothing is stored); the same contract as the real slot's.
     pub(crate) unsafe fn set(_value: *mut ()) {}
 }
+
+/// True when the calling thread is the only one of the process still
+/// running: `/proc/self/stat` counts one thread, or two of which the main
+/// thread (whose state the file reports) has ended and waits as a zombie
+/// for the rest (`pthread_exit` from `main`). False when it cannot tell.
+/// Allocates nothing.
+pub(crate) fn alone_in_process() -> bool {
+    let mut buffer = [0u8; 1024];
+    // SAFETY: a NUL-terminated path; open has no other precondition.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/stat".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: reads at most buffer.len() bytes into our own buffer from the
+    // descriptor opened above, which is closed once right after.
+    let read = unsafe { libc::read(fd, buffer.as_mut_ptr() as *mut libc::c_void, buffer.len()) };
+    // SAFETY: the descriptor opened above, closed once.
+    unsafe { libc::close(fd) };
+    let Some(text) = usize::try_from(read).ok().and_then(|n| buffer.get(..n)) else {
+        return false;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // fields are counted from the last ')', which ends field 2.
+    let Some(after) = text.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    let mut fields = text[after + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
+    let state = fields.next(); // field 3: the main thread's state
+    let threads = fields
+        .nth(20 - 4) // field 20: the number of threads
+        .and_then(|f| core::str::from_utf8(f).ok())
+        .and_then(|f| f.parse::<u64>().ok());
+    match (state, threads) {
+        (_, Some(1)) => true,
+        (Some(b"Z"), Some(2)) => !is_main_thread(),
+        _ => false,
+    }
+}
+
+/// True on the process's main thread (its thread id is the process id).
+fn is_main_thread() -> bool {
+    // SAFETY: gettid and getpid have no preconditions.
+    unsafe { libc::gettid() == libc::getpid() }
+}
