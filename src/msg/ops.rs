@@ -102,6 +102,33 @@ fn init_size_with(msg: &mut Msg, size: usize, copy: bool) -> Result<()> {
     Ok(())
 }
 
+/// Makes `out` an inline message holding a copy of `bytes` (at most 33),
+/// the fields set as [`init_size`] sets them, for a reader of frames (the
+/// decoder): not counted as a message zmqpool built. `out` is overwritten,
+/// not closed.
+pub(crate) fn init_inline_copy(bytes: &[u8], out: &mut Msg) {
+    debug_assert!(bytes.len() <= MAX_VSM_SIZE);
+    let len = bytes.len().min(MAX_VSM_SIZE);
+    out.metadata = core::ptr::null_mut();
+    out.kind = Kind::Vsm as u8;
+    out.vsm_size = len as u8;
+    out.flags = 0;
+    out.routing_id = 0;
+    out.group.clear_short();
+    out.inline_mut()[..len].copy_from_slice(&bytes[..len]);
+}
+
+/// Marks a message as one frame of a multi-part message (`more`) and/or a
+/// ZMTP command (`command`), as a decoder does from the frame's flags.
+pub(crate) fn mark_frame(msg: &mut Msg, more: bool, command: bool) {
+    if more {
+        msg.flags |= flags::MORE;
+    }
+    if command {
+        msg.flags |= flags::COMMAND;
+    }
+}
+
 /// `zmq_msg_init_buffer`: a message holding a copy of `buf`.
 ///
 /// # Safety

@@ -26,7 +26,7 @@
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU32, AtomicUsize};
 
-use super::layout::{flags, Content, Kind, Msg, MAX_VSM_SIZE};
+use super::layout::{Content, Kind, Msg, MAX_VSM_SIZE};
 use crate::pool;
 use crate::sync::refcount;
 
@@ -204,30 +204,5 @@ pub(crate) unsafe extern "C" fn release_slot(_data: *mut c_void, hint: *mut c_vo
         if refcount::release(&(*header).refs, 1) {
             pool::dealloc(header as *mut u8);
         }
-    }
-}
-
-/// Makes `out` an inline message holding a copy of `bytes` (at most 33).
-/// `out` is overwritten, not closed.
-pub(crate) fn inline_into(bytes: &[u8], out: &mut Msg) {
-    debug_assert!(bytes.len() <= MAX_VSM_SIZE);
-    let len = bytes.len().min(MAX_VSM_SIZE);
-    out.metadata = core::ptr::null_mut();
-    out.kind = Kind::Vsm as u8;
-    out.vsm_size = len as u8;
-    out.flags = 0;
-    out.routing_id = 0;
-    out.group.clear_short();
-    out.inline_mut()[..len].copy_from_slice(&bytes[..len]);
-}
-
-/// Marks a message as one frame of a multi-part message (`more`) and/or a
-/// ZMTP command (`command`), as a decoder does from the frame's flags.
-pub(crate) fn mark_frame(msg: &mut Msg, more: bool, command: bool) {
-    if more {
-        msg.flags |= flags::MORE;
-    }
-    if command {
-        msg.flags |= flags::COMMAND;
     }
 }

@@ -21,7 +21,7 @@ use core::ffi::c_int;
 
 use super::frame::{DEFAULT_BATCH, FLAGS_RESERVED, FLAG_COMMAND, FLAG_LONG, FLAG_MORE};
 use crate::msg::layout::{Msg, MAX_VSM_SIZE};
-use crate::msg::slot_buffer::{self, SlotBuffer};
+use crate::msg::slot_buffer::SlotBuffer;
 use crate::msg::{self, Errno, Message, Result, EMPTY};
 
 /// Smallest buffer: larger than any inline body, so `get_buffer` only ever
@@ -185,7 +185,7 @@ impl Decoder {
     /// Sets the ready message's flags from the frame's and marks it ready.
     #[inline(always)]
     fn mark_ready(&mut self) {
-        slot_buffer::mark_frame(
+        msg::mark_frame(
             &mut self.ready,
             self.frame_flags & FLAG_MORE != 0,
             self.frame_flags & FLAG_COMMAND != 0,
@@ -276,7 +276,7 @@ impl Decoder {
             // Inline body, written straight into the ready slot.
             // SAFETY: len <= 33 bytes in bounds of the input (checked above).
             let body = unsafe { core::slice::from_raw_parts(at, len) };
-            slot_buffer::inline_into(body, &mut self.ready);
+            msg::init_inline_copy(body, &mut self.ready);
         } else if !self.zero_copy(at, len, len) {
             return None;
         }
