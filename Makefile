@@ -111,7 +111,7 @@ test-rust:
 C_TESTS := $(BUILD)/test_decay $(BUILD)/stats_workload $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/test_two_at_load $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone \
-	$(BUILD)/test_exit_ref $(BUILD)/test_exit_linked
+	$(BUILD)/test_exit_ref $(BUILD)/test_exit_linked $(BUILD)/test_many_objects_linked $(BUILD)/test_many_objects_plain $(BUILD)/many/object-40.so
 
 # What every test that checks for zmqpool includes (defined before any rule
 # uses it: prerequisites are expanded when the rule is read).
@@ -247,6 +247,19 @@ $(BUILD)/test_two_at_load: c_tests/test_local_scope.c c_tests/harness.h $(HEADER
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DWITH_GLOBAL_LIBZMQ -o $@ c_tests/test_local_scope.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) \
 	  -lzmqpool $(ZMQ_LIBS) -Wl,--no-as-needed $(abspath $(BUILD)/bundled/libzmq-bundled.so) -Wl,-rpath,$(abspath $(BUILD)/bundled) -ldl
 
+# The bundled copy found after K = 0..40 other objects, linked or preloaded;
+# once under a directory path of over 300 bytes.
+MANY_OBJECTS := 40
+$(BUILD)/many/object-$(MANY_OBJECTS).so: c_tests/tiny_object.c | $(BUILD)
+	mkdir -p $(BUILD)/many
+	$(CC) $(CFLAGS) $(CWARN) -shared -fPIC -o $(BUILD)/many/object-0.so $<
+	for k in $$(seq 1 $(MANY_OBJECTS)); do cp $(BUILD)/many/object-0.so $(BUILD)/many/object-$$k.so; done
+$(BUILD)/test_many_objects_linked: c_tests/test_many_objects.c c_tests/harness.h $(HEADER) $(LIB_SO) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -DLINKED -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool -ldl
+$(BUILD)/test_many_objects_plain: c_tests/test_many_objects.c c_tests/harness.h $(HEADER) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< -ldl
+LONG_DIR := $(BUILD)/long/$(shell printf 'd%.0s' $$(seq 120))/$(shell printf 'e%.0s' $$(seq 120))/$(shell printf 'f%.0s' $$(seq 80))
+
 # The header compiles as C99 and C++11, before or after <zmq.h>, or without it.
 $(BUILD)/test_header_c: c_tests/test_header.c $(HEADER) $(LIB_SO) | $(BUILD)
 	$(CC) $(CFLAGS) $(CWARN) -std=c99 -Iinclude -o $@ $< -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) -lzmqpool
@@ -300,6 +313,15 @@ test-c: $(C_TESTS) $(BUILD)/rss_burst
 	$(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so
 	ZMQPOOL_VERBOSE=1 $(BUILD)/test_two_libzmq $(BUILD)/bundled/libzmq-bundled.so 2>&1 | grep -q "found libzmq .* after load"
 	$(BUILD)/test_two_at_load $(abspath $(BUILD)/bundled/libzmq-bundled.so)
+	$(BUILD)/test_many_objects_linked $(BUILD)/many $(abspath $(BUILD)/bundled/libzmq-bundled.so) 0 $(MANY_OBJECTS)
+	$(PRELOAD) $(BUILD)/test_many_objects_plain $(BUILD)/many $(abspath $(BUILD)/bundled/libzmq-bundled.so) 0 $(MANY_OBJECTS)
+	$(PRELOAD_M) $(BUILD)/test_many_objects_plain $(BUILD)/many $(abspath $(BUILD)/bundled/libzmq-bundled.so) 14 18
+	mkdir -p $(LONG_DIR) && cp $(BUILD)/bundled/libzmq-bundled.so $(LONG_DIR)/libzmq-long.so
+	$(BUILD)/test_many_objects_linked $(BUILD)/many $(abspath $(LONG_DIR))/libzmq-long.so 0 3
+	$(PRELOAD) $(BUILD)/test_many_objects_plain $(BUILD)/many $(abspath $(LONG_DIR))/libzmq-long.so 15 17
+	@echo "--- without zmqpool the same program fails"
+	@! $(BUILD)/test_many_objects_plain $(BUILD)/many $(abspath $(BUILD)/bundled/libzmq-bundled.so) 0 0 >/dev/null 2>&1 || \
+	  { echo "test_many_objects passed without zmqpool"; exit 1; }; echo "ok: it fails"
 	ZMQPOOL_VERBOSE=1 $(BUILD)/test_two_at_load $(abspath $(BUILD)/bundled/libzmq-bundled.so) 2>$(BUILD)/two-at-load.txt >/dev/null
 	grep -q "2 copies of libzmq" $(BUILD)/two-at-load.txt
 	! grep -q "after load" $(BUILD)/two-at-load.txt
@@ -509,12 +531,16 @@ bench-zmtp:
 # pyzmq from PyPI (pinned; into build/venv), with its bundled libzmq in a
 # local scope: plain, then under both preloads through zmqpool-run.
 PYZMQ_VERSION := 27.3.0
-check-pyzmq: all
+check-pyzmq: all $(BUILD)/many/object-$(MANY_OBJECTS).so
 	test -x $(BUILD)/venv/bin/python || python3 -m venv $(BUILD)/venv
 	$(BUILD)/venv/bin/pip install -q pyzmq==$(PYZMQ_VERSION)
 	$(BUILD)/venv/bin/python scripts/pyzmq_check.py
 	scripts/zmqpool-run --stats $(BUILD)/venv/bin/python scripts/pyzmq_check.py --expect-zmqpool
 	scripts/zmqpool-run --malloc $(BUILD)/venv/bin/python scripts/pyzmq_check.py --expect-zmqpool
+	@# K = 0..35 objects loaded with ctypes before `import zmq`, each K a fresh interpreter.
+	scripts/zmqpool-run $(BUILD)/venv/bin/python scripts/pyzmq_many_objects.py $(BUILD)/many 0 35
+	@! $(BUILD)/venv/bin/python scripts/pyzmq_many_objects.py $(BUILD)/many 0 0 >/dev/null 2>&1 || \
+	  { echo "pyzmq_many_objects passed without zmqpool"; exit 1; }; echo "ok: it fails without zmqpool"
 
 # ---- fuzzing ------------------------------------------------------------------
 # The decoder under libFuzzer with AddressSanitizer/LeakSanitizer (needs a

@@ -372,6 +372,39 @@ static int count_threads (void)
     return tasks;
 }
 
+/* 1 if a thread of this process is named `name`. */
+static int a_thread_is_named (const char *name)
+{
+    char path[300], comm[64];
+    int found = 0;
+    DIR *dir = opendir ("/proc/self/task");
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        FILE *file;
+        if (entry->d_name[0] == '.')
+            continue;
+        snprintf (path, sizeof path, "/proc/self/task/%s/comm", entry->d_name);
+        file = fopen (path, "r");
+        if (file && fgets (comm, sizeof comm, file)) {
+            comm[strcspn (comm, "\n")] = '\0';
+            found |= strcmp (comm, name) == 0;
+        }
+        if (file)
+            fclose (file);
+    }
+    if (dir)
+        closedir (dir);
+    return found;
+}
+
+/* The helper names itself (it is detached: its handle may be stale by the
+ * time its creator would use it). */
+static void the_helper_thread_is_named_zmqpool_decay (void)
+{
+    CHECK (run_child ("ZMQPOOL_DECAY_MS=now", "--helper-name", "helper named\n"));
+    CHECK (run_child ("ZMQPOOL_DECAY_MS=0", "--helper-name", "no helper\n"));
+}
+
 /* Settings alone start nothing: a process that never makes a message has
  * no helper thread (the constructor that reads them runs before the
  * allocator it uses is set up: a thread started there corrupted its heap). */
@@ -432,6 +465,12 @@ static int child (int argc, char **argv)
         printf ("threads=%d\n", count_threads ());
         return 0;
     }
+    if (strcmp (argv[1], "--helper-name") == 0) {
+        burst (10, 1000);
+        sleep_ms (50);
+        printf ("%s\n", a_thread_is_named ("zmqpool-decay") ? "helper named" : "no helper");
+        return 0;
+    }
     if (strcmp (argv[1], "--fd-reuse") == 0 && argc > 2)
         return fd_reuse_child (argv[2]);
     if (strcmp (argv[1], "--print-decay") == 0) {
@@ -466,6 +505,7 @@ int main (int argc, char **argv)
     RUN (the_setting_round_trips_and_refuses_nonsense);
     RUN (the_environment_sets_it);
     RUN (settings_alone_start_no_thread);
+    RUN (the_helper_thread_is_named_zmqpool_decay);
     RUN (interval_statistics_never_write_into_the_programs_files);
     RUN (decay_off_keeps_what_the_pool_cached);
     RUN (turning_decay_off_shrinks_the_depot_to_its_cap);

@@ -154,8 +154,8 @@ fn start() {
         } else {
             // Relaxed: a back-off count.
             FAILURES.store(0, Ordering::Relaxed);
-            pool::set_helper_running(true);
-            libc::pthread_setname_np(thread, c"zmqpool-decay".as_ptr());
+            // The thread names itself and says it runs: it is detached,
+            // so `thread` may already name nothing (or a newer thread).
         }
     }
 }
@@ -179,6 +179,12 @@ extern "C" fn helper(_: *mut libc::c_void) -> *mut libc::c_void {
     // allocate, and mi_collect does nothing on a thread mimalloc does not
     // know (measured: nothing came back until this call was added).
     pool::init_helper_thread();
+    // SAFETY: names the calling thread (the handle of a live thread: its
+    // own); the name is a NUL-terminated string of 13 bytes (at most 15).
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), c"zmqpool-decay".as_ptr()) };
+    // Set here, not by the creator: this thread's own later `false` (when
+    // it stops) can then never be overtaken by a stale `true`.
+    pool::set_helper_running(true);
     let mut work = Work::default();
     let mut since_stats = 0u64;
     let mut idle_ticks = 0u32;

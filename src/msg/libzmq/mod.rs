@@ -36,8 +36,9 @@
 //! is the same on both sides, freed into the same C++ heap.
 //!
 //! Nothing here allocates from the Rust heap: names live in fixed buffers,
-//! reasons are static strings, and the search walks the loaded objects in
-//! fixed-size chunks, so finding libzmq cannot abort under memory pressure.
+//! reasons are static strings, and the walk over the loaded objects
+//! (`sys::loader::for_each_object`) copies into stack storage, so finding
+//! libzmq cannot abort under memory pressure.
 
 mod discovery;
 mod layout_check;

@@ -30,10 +30,12 @@ pub type SendFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize, c_int)
 /// `zmq_getsockopt(socket, option, value, size)`.
 pub type GetsockoptFn = unsafe extern "C" fn(*mut c_void, c_int, *mut c_void, *mut usize) -> c_int;
 
-/// Longest object path kept (longer ones are skipped by the search).
-const NAME_BYTES: usize = loader::NAME_BYTES;
+/// Bytes of a path kept for display; a longer one keeps its end, after
+/// "...": the file name says most.
+const NAME_BYTES: usize = 256;
 
-/// A path or description, in fixed storage.
+/// A path or description, in fixed storage (for display only: lookups use
+/// the loader's own name).
 #[derive(Clone, Copy)]
 pub struct Name {
     bytes: [u8; NAME_BYTES],
@@ -42,10 +44,26 @@ pub struct Name {
 
 impl Name {
     pub(super) fn new(text: &[u8]) -> Name {
-        let len = text.len().min(NAME_BYTES);
         let mut bytes = [0; NAME_BYTES];
-        bytes[..len].copy_from_slice(&text[..len]);
-        Name { bytes, len }
+        if text.len() <= NAME_BYTES {
+            bytes[..text.len()].copy_from_slice(text);
+            return Name {
+                bytes,
+                len: text.len(),
+            };
+        }
+        const MARK: &[u8] = b"...";
+        let mut tail = &text[text.len() - (NAME_BYTES - MARK.len())..];
+        // Never start inside a UTF-8 sequence.
+        while tail.first().is_some_and(|byte| byte & 0xC0 == 0x80) {
+            tail = &tail[1..];
+        }
+        bytes[..MARK.len()].copy_from_slice(MARK);
+        bytes[MARK.len()..MARK.len() + tail.len()].copy_from_slice(tail);
+        Name {
+            bytes,
+            len: MARK.len() + tail.len(),
+        }
     }
 
     /// A name for what cannot be named.
