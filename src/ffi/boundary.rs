@@ -3,8 +3,158 @@
 //! aligned copy), errors reported as libzmq does (-1 or NULL with errno),
 //! and the pass-through to libzmq's own functions when its message layout
 //! is not zmqpool's.
+//!
+//! # The pointer contract
+//!
+//! Every export's `# Safety` says, for each pointer argument, what it
+//! points at when it is not NULL: a `zmq_msg_t` (64 bytes, writable unless
+//! `const`, holding a message where the function reads one), an object
+//! from the matching `_new` function, a C string, a buffer of the given
+//! length, or a writable out-value. None is aliased by a live Rust
+//! reference for the duration of the call (C cannot make one).
+//!
+//! An export turns such an argument into a Rust reference only through the
+//! helpers below, one per kind of conversion, each relying on that
+//! contract alone; their `// SAFETY:` comment, written once here, names
+//! it. Each helper refuses NULL as libzmq would (EFAULT, or EINVAL for a
+//! string or buffer), so no export dereferences a pointer it did not check.
+//! (rustls-ffi's `try_ref_from_ptr!` family is the model.)
+//!
+//! | argument | helper | gives |
+//! | --- | --- | --- |
+//! | `zmq_msg_t *` | [`try_message!`] (any alignment), [`aligned_message!`] (the hot paths) | `&mut Msg` (a copy when misaligned) |
+//! | `const zmq_msg_t *` | [`read_message!`] | `&Msg` |
+//! | `zmq_msg_t *` read in place | [`message_at!`] | a non-null `*mut Msg` |
+//! | `T *` object or out-value | [`try_mut!`] / [`opt_mut!`] | `&mut T` / `Option<&mut T>` |
+//! | object to destroy | [`destroy!`] | dropped and freed |
+//! | `const char *` | [`c_string_prefix!`] | `&[u8]`, at most N bytes |
+//! | `void *buf, size_t len` (written) | [`out_bytes!`] | `&mut [u8]` |
 
 use core::ffi::c_int;
+
+/// `$msg` (a `*mut zmq_msg_t` argument under the pointer contract) as
+/// `&mut Msg`, passed to `$body` (built outside any unsafe block: its own
+/// unsafe calls need their own); `Err(EFAULT)` for NULL.
+macro_rules! try_message {
+    ($msg:expr, $body:expr) => {{
+        let message: *mut $crate::ffi::boundary::zmq_msg_t = $msg;
+        let body = $body;
+        // SAFETY: the pointer contract (boundary.rs): NULL or 64 writable
+        // bytes no live reference aliases; with_message refuses NULL.
+        unsafe { $crate::ffi::boundary::with_message(message, body) }
+    }};
+}
+
+/// `$msg` as `&mut Msg` when it is non-null and aligned (None otherwise:
+/// then [`try_message!`]), for the hottest calls: nothing stands between
+/// them and their inlined body.
+macro_rules! aligned_message {
+    ($msg:expr) => {{
+        let message: *mut $crate::ffi::boundary::zmq_msg_t = $msg;
+        if !message.is_null() && message.is_aligned() {
+            // SAFETY: the pointer contract (boundary.rs): 64 writable bytes
+            // no live reference aliases; non-null and aligned (checked).
+            Some(unsafe { &mut *(message as *mut $crate::msg::layout::Msg) })
+        } else {
+            None
+        }
+    }};
+}
+
+/// `$msg` (a `*const zmq_msg_t` argument under the pointer contract) as
+/// `&Msg`, passed to `$body`; `Err(EFAULT)` for NULL.
+macro_rules! read_message {
+    ($msg:expr, $body:expr) => {{
+        let message: *const $crate::ffi::boundary::zmq_msg_t = $msg;
+        let body = $body;
+        // SAFETY: the pointer contract (boundary.rs): NULL or 64 readable
+        // bytes holding a message; with_message_read refuses NULL.
+        unsafe { $crate::ffi::boundary::with_message_read(message, body) }
+    }};
+}
+
+/// `$msg` as a non-null `*mut Msg` for functions that read a message in
+/// place at any alignment (their results point into it); returns
+/// `$failure` with EFAULT from the export for NULL.
+macro_rules! message_at {
+    ($msg:expr, $failure:expr) => {{
+        let message = $msg;
+        if message.is_null() {
+            return $crate::ffi::boundary::fail(libc::EFAULT, $failure);
+        }
+        message as *mut $crate::msg::layout::Msg
+    }};
+}
+
+/// `$ptr` (an object or out-value argument under the pointer contract) as
+/// `&mut T`; returns `$failure` with EFAULT from the export for NULL.
+macro_rules! try_mut {
+    ($ptr:expr, $failure:expr) => {
+        match opt_mut!($ptr) {
+            Some(reference) => reference,
+            None => return $crate::ffi::boundary::fail(libc::EFAULT, $failure),
+        }
+    };
+}
+
+/// `$ptr` (an optional out-value under the pointer contract) as
+/// `Option<&mut T>`: None for NULL.
+macro_rules! opt_mut {
+    ($ptr:expr) => {{
+        let pointer = $ptr;
+        // SAFETY: the pointer contract (boundary.rs): NULL or valid for its
+        // type, aligned (C placed it) and aliased by no live reference;
+        // as_mut checks NULL.
+        unsafe { pointer.as_mut() }
+    }};
+}
+
+/// Drops and frees `$ptr`, an object from `into_pool_block` (its `_new`
+/// function) that the export's contract says is destroyed once; nothing for
+/// NULL.
+macro_rules! destroy {
+    ($ptr:expr) => {{
+        let pointer = $ptr;
+        if !pointer.is_null() {
+            // SAFETY: the pointer contract (boundary.rs): an object made by
+            // its _new function through into_pool_block, destroyed once.
+            unsafe { $crate::ffi::boundary::drop_pool_block(pointer) };
+        }
+    }};
+}
+
+/// The first bytes of the C string `$ptr`, at most `$max` (`strnlen`:
+/// nothing past them is read); returns `$failure` with EINVAL from the
+/// export for NULL.
+macro_rules! c_string_prefix {
+    ($ptr:expr, $max:expr, $failure:expr) => {{
+        let string: *const core::ffi::c_char = $ptr;
+        if string.is_null() {
+            return $crate::ffi::boundary::fail(libc::EINVAL, $failure);
+        }
+        // SAFETY: the pointer contract (boundary.rs): a C string; strnlen
+        // reads at most `$max` bytes of it, and those bytes are a slice.
+        unsafe {
+            let len = libc::strnlen(string, $max);
+            core::slice::from_raw_parts(string as *const u8, len)
+        }
+    }};
+}
+
+/// `$len` writable bytes at `$ptr` (an output buffer under the pointer
+/// contract) as `&mut [u8]`; empty for NULL or 0.
+macro_rules! out_bytes {
+    ($ptr:expr, $len:expr) => {{
+        let (pointer, len): (*mut u8, usize) = ($ptr as *mut u8, $len);
+        if pointer.is_null() || len == 0 {
+            &mut [][..]
+        } else {
+            // SAFETY: the pointer contract (boundary.rs): writable for `len`
+            // bytes, aliased by no live reference.
+            unsafe { core::slice::from_raw_parts_mut(pointer, len) }
+        }
+    }};
+}
 
 use crate::msg::layout::Msg;
 use crate::msg::Errno;

@@ -3,7 +3,7 @@
 
 use core::ffi::{c_int, c_uchar};
 
-use super::boundary::{drop_pool_block, fail, into_pool_block, status, with_message, zmq_msg_t};
+use super::boundary::{fail, into_pool_block, status, zmq_msg_t};
 use crate::msg::{self, Errno};
 use crate::sys::errno::set_errno;
 use crate::zmtp::Decoder;
@@ -37,11 +37,7 @@ pub extern "C" fn zmqpool_decoder_new(
 /// `decoder` is NULL or from `zmqpool_decoder_new`, destroyed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_decoder_destroy(decoder: *mut zmqpool_decoder_t) {
-    if !decoder.is_null() {
-        // SAFETY: the caller's pointer came from zmqpool_decoder_new (made
-        // by into_pool_block) and is destroyed once (this function's contract).
-        unsafe { drop_pool_block(decoder) };
-    }
+    destroy!(decoder);
 }
 
 /// Where the caller should read the next bytes (`*data`, up to `*size`).
@@ -55,10 +51,9 @@ pub unsafe extern "C" fn zmqpool_decoder_get_buffer(
     data: *mut *mut c_uchar,
     size: *mut usize,
 ) {
-    // SAFETY: this function's contract: each pointer is NULL or valid for
-    // its type and not aliased by a live reference (as_mut checks NULL).
-    let (decoder, data, size) = unsafe { (decoder.as_mut(), data.as_mut(), size.as_mut()) };
-    let (Some(decoder), Some(data), Some(size)) = (decoder, data, size) else {
+    let (Some(decoder), Some(data), Some(size)) =
+        (opt_mut!(decoder), opt_mut!(data), opt_mut!(size))
+    else {
         set_errno(libc::EFAULT);
         return;
     };
@@ -93,13 +88,8 @@ pub unsafe extern "C" fn zmqpool_decoder_decode(
     size: usize,
     processed: *mut usize,
 ) -> c_int {
-    // SAFETY: this function's contract: each pointer is NULL or valid for
-    // its type and not aliased by a live reference (as_mut checks NULL).
-    let (Some(decoder), Some(processed)) =
-        (unsafe { decoder.as_mut() }, unsafe { processed.as_mut() })
-    else {
-        return fail(libc::EFAULT, -1);
-    };
+    let decoder = try_mut!(decoder, -1);
+    let processed = try_mut!(processed, -1);
     *processed = 0;
     if data.is_null() && size != 0 {
         return fail(libc::EINVAL, -1);
@@ -125,25 +115,17 @@ pub unsafe extern "C" fn zmqpool_decoder_take_msg(
     decoder: *mut zmqpool_decoder_t,
     msg: *mut zmq_msg_t,
 ) -> c_int {
-    // SAFETY: this function's contract: NULL or a live object from its
-    // _new function, not aliased by a live reference (as_mut checks NULL).
-    let Some(decoder) = (unsafe { decoder.as_mut() }) else {
-        return fail(libc::EFAULT, -1);
-    };
-    // SAFETY: `msg` is NULL or an initialised message (this function's
-    // contract): with_message's.
-    let result = unsafe {
-        with_message(msg, |target| {
-            if !decoder.0.is_ready() {
-                return Err(Errno(libc::EAGAIN));
-            }
-            // What `msg` held is closed first: if that fails, the ready
-            // message stays in the decoder rather than being lost.
-            // SAFETY: the caller vouches `msg` is a message (M1-M6).
-            msg::close(target)?;
-            *target = decoder.0.take().ok_or(Errno(libc::EAGAIN))?;
-            Ok(())
-        })
-    };
-    status(result)
+    let decoder = try_mut!(decoder, -1);
+    status(try_message!(msg, |target: &mut _| {
+        if !decoder.0.is_ready() {
+            return Err(Errno(libc::EAGAIN));
+        }
+        // What `msg` held is closed first: if that fails, the ready
+        // message stays in the decoder rather than being lost.
+        // SAFETY: `target` holds a message (this function's contract):
+        // M1-M6, close's.
+        unsafe { msg::close(target) }?;
+        *target = decoder.0.take().ok_or(Errno(libc::EAGAIN))?;
+        Ok(())
+    }))
 }

@@ -3,7 +3,7 @@
 
 use core::ffi::{c_int, c_uchar};
 
-use super::boundary::{drop_pool_block, fail, into_pool_block, status, with_message, zmq_msg_t};
+use super::boundary::{fail, into_pool_block, status, zmq_msg_t};
 use crate::msg::Errno;
 use crate::zmtp::Encoder;
 
@@ -27,11 +27,7 @@ pub extern "C" fn zmqpool_encoder_new(batch_size: usize) -> *mut zmqpool_encoder
 /// `encoder` is NULL or from `zmqpool_encoder_new`, destroyed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_encoder_destroy(encoder: *mut zmqpool_encoder_t) {
-    if !encoder.is_null() {
-        // SAFETY: the caller's pointer came from zmqpool_encoder_new (made
-        // by into_pool_block) and is destroyed once (this function's contract).
-        unsafe { drop_pool_block(encoder) };
-    }
+    destroy!(encoder);
 }
 
 /// Takes `msg`'s content for encoding, leaving `msg` empty and initialised
@@ -47,13 +43,12 @@ pub unsafe extern "C" fn zmqpool_encoder_load_msg(
     encoder: *mut zmqpool_encoder_t,
     msg: *mut zmq_msg_t,
 ) -> c_int {
-    // SAFETY: this function's contract: NULL or a live object from its
-    // _new function, not aliased by a live reference (as_mut checks NULL).
-    let Some(encoder) = (unsafe { encoder.as_mut() }) else {
-        return fail(libc::EFAULT, -1);
-    };
-    // SAFETY: forwarded from the caller (a message as load_msg requires).
-    status(unsafe { with_message(msg, |m| encoder.0.load_msg(m)) })
+    let encoder = try_mut!(encoder, -1);
+    status(try_message!(msg, |m: &mut _| {
+        // SAFETY: `m` holds a message (this function's contract): M1-M6,
+        // load_msg's.
+        unsafe { encoder.0.load_msg(m) }
+    }))
 }
 
 /// Encodes the loaded message. With `*data` NULL the encoder supplies the
@@ -72,12 +67,8 @@ pub unsafe extern "C" fn zmqpool_encoder_encode(
     data: *mut *mut c_uchar,
     size: usize,
 ) -> usize {
-    // SAFETY: this function's contract: NULL or a live object from its
-    // _new function, not aliased by a live reference (as_mut checks NULL).
-    let (Some(encoder), Some(data)) = (unsafe { encoder.as_mut() }, unsafe { data.as_mut() })
-    else {
-        return fail(libc::EFAULT, 0);
-    };
+    let encoder = try_mut!(encoder, 0);
+    let data = try_mut!(data, 0);
     // SAFETY: `*data` is NULL or writable for `size` bytes (this function's
     // contract): encode_raw's.
     unsafe { encoder.0.encode_raw(data, size) }

@@ -2,8 +2,8 @@
 
 use core::ffi::{c_char, c_int, c_void};
 
-use super::boundary::{fail, passed_through, status, with_message, with_message_read, zmq_msg_t};
-use crate::msg::{self, layout::Msg, Errno};
+use super::boundary::{fail, passed_through, status, zmq_msg_t};
+use crate::msg::{self, Errno};
 
 /// Initialises an empty message. Returns 0; -1 with EFAULT for a NULL `msg`.
 ///
@@ -12,14 +12,10 @@ use crate::msg::{self, layout::Msg, Errno};
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
     pass!(init(msg.cast()));
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    status(unsafe {
-        with_message(msg, |m| {
-            msg::init(m);
-            Ok(())
-        })
-    })
+    status(try_message!(msg, |m: &mut _| {
+        msg::init(m);
+        Ok(())
+    }))
 }
 
 /// Initialises a message with an uninitialised body of `size` bytes: inline
@@ -32,15 +28,11 @@ pub unsafe extern "C" fn zmq_msg_init(msg: *mut zmq_msg_t) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_init_size(msg: *mut zmq_msg_t, size: usize) -> c_int {
     pass!(init_size(msg.cast(), size));
-    if !msg.is_null() && msg.is_aligned() {
-        // The hottest call there is, spelled out so nothing stands between
-        // it and the inlined allocation.
-        // SAFETY: non-null and aligned; the caller vouches for the rest.
-        return status(msg::init_size(unsafe { &mut *(msg as *mut Msg) }, size));
+    // The hottest call there is: nothing between it and the allocation.
+    if let Some(m) = aligned_message!(msg) {
+        return status(msg::init_size(m, size));
     }
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    status(unsafe { with_message(msg, |m| msg::init_size(m, size)) })
+    status(try_message!(msg, |m: &mut _| msg::init_size(m, size)))
 }
 
 /// Initialises a message holding a copy of `size` bytes at `buf`. Returns 0;
@@ -56,8 +48,11 @@ pub unsafe extern "C" fn zmq_msg_init_buffer(
     size: usize,
 ) -> c_int {
     pass_draft!(init_buffer(msg.cast(), buf, size), -1);
-    // SAFETY: forwarded from the caller (msg and buf).
-    status(unsafe { with_message(msg, |m| msg::init_buffer(m, buf, size)) })
+    status(try_message!(msg, |m: &mut _| {
+        // SAFETY: `buf` is NULL or readable for `size` bytes (this
+        // function's contract): init_buffer's.
+        unsafe { msg::init_buffer(m, buf, size) }
+    }))
 }
 
 /// Initialises a message over caller memory, without copying. With `ffn`
@@ -74,13 +69,15 @@ pub unsafe extern "C" fn zmq_msg_init_data(
     msg: *mut zmq_msg_t,
     data: *mut c_void,
     size: usize,
+    // Spelled out for cbindgen (an alias would reach the header as an
+    // unknown type); passing it to msg::init_data checks it is FreeFn.
     ffn: Option<unsafe extern "C" fn(data: *mut c_void, hint: *mut c_void)>,
     hint: *mut c_void,
 ) -> c_int {
     pass!(init_data(msg.cast(), data, size, ffn, hint));
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    status(unsafe { with_message(msg, |m| msg::init_data(m, data, size, ffn, hint)) })
+    status(try_message!(msg, |m: &mut _| msg::init_data(
+        m, data, size, ffn, hint
+    )))
 }
 
 /// Releases a message; the body is freed when its last reference goes.
@@ -93,13 +90,16 @@ pub unsafe extern "C" fn zmq_msg_init_data(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
     pass!(close(msg.cast()));
-    if !msg.is_null() && msg.is_aligned() {
-        // As in zmq_msg_init_size: the hot path spelled out.
-        // SAFETY: non-null and aligned; the caller vouches for a message.
-        return status(unsafe { msg::close(&mut *(msg as *mut Msg)) });
+    // As in zmq_msg_init_size: the hot path.
+    if let Some(m) = aligned_message!(msg) {
+        // SAFETY: `m` holds a message or a closed one (this function's
+        // contract): M1-M6, close's.
+        return status(unsafe { msg::close(m) });
     }
-    // SAFETY: forwarded from the caller (a message as close requires).
-    status(unsafe { with_message(msg, |m| msg::close(m)) })
+    status(try_message!(msg, |m: &mut _| {
+        // SAFETY: as above.
+        unsafe { msg::close(m) }
+    }))
 }
 
 /// Moves `src` into `dest` (closing what `dest` held); `src` becomes empty.
@@ -111,17 +111,19 @@ pub unsafe extern "C" fn zmq_msg_close(msg: *mut zmq_msg_t) -> c_int {
 pub unsafe extern "C" fn zmq_msg_move(dest: *mut zmq_msg_t, src: *mut zmq_msg_t) -> c_int {
     pass!(move_(dest.cast(), src.cast()));
     if dest == src {
-        // SAFETY: forwarded from the caller; one reference to one message.
-        return status(unsafe { with_message(dest, |m| msg::move_onto_itself(m)) });
+        return status(try_message!(dest, |m: &mut _| {
+            // SAFETY: `m` holds a message (this function's contract): M1-M6.
+            unsafe { msg::move_onto_itself(m) }
+        }));
     }
-    // SAFETY: forwarded from the caller; `dest != src`, and the caller's
-    // two messages do not overlap (libzmq's move copies the 64 bytes whole
-    // and requires the same), so the two exclusive borrows are disjoint.
-    status(unsafe {
-        with_message(dest, |dest| {
-            with_message(src, |src| msg::move_to(dest, src))
+    // `dest != src`, and two messages do not overlap (libzmq's move copies
+    // the 64 bytes whole and requires the same): two disjoint borrows.
+    status(try_message!(dest, |dest: &mut _| {
+        try_message!(src, |src: &mut _| {
+            // SAFETY: both hold messages (this function's contract): M1-M6.
+            unsafe { msg::move_to(dest, src) }
         })
-    })
+    }))
 }
 
 /// Makes `dest` share `src`'s body (closing what `dest` held); no bytes are
@@ -136,16 +138,15 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
     if dest == src {
         // libzmq would release the body and then use it; a no-op is the
         // meaning a caller can have intended.
-        // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-        // says: with_message's contract (NULL is refused there).
-        return status(unsafe { with_message(dest, |m| msg::check(m)) });
+        return status(try_message!(dest, |m: &mut _| msg::check(m)));
     }
-    // SAFETY: forwarded from the caller; the two messages are distinct.
-    status(unsafe {
-        with_message(dest, |dest| {
-            with_message(src, |src| msg::copy_to(dest, src))
+    // Two distinct messages (as in zmq_msg_move): two disjoint borrows.
+    status(try_message!(dest, |dest: &mut _| {
+        try_message!(src, |src: &mut _| {
+            // SAFETY: both hold messages (this function's contract): M1-M6.
+            unsafe { msg::copy_to(dest, src) }
         })
-    })
+    }))
 }
 
 /// The message body. NULL with EFAULT if `msg` is NULL or has no body
@@ -156,12 +157,10 @@ pub unsafe extern "C" fn zmq_msg_copy(dest: *mut zmq_msg_t, src: *mut zmq_msg_t)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
     pass!(data(msg.cast()));
-    if msg.is_null() {
-        return fail(libc::EFAULT, core::ptr::null_mut());
-    }
-    // SAFETY: non-null; the caller vouches for the rest (read in place,
-    // at any alignment).
-    let data = unsafe { msg::data(msg as *mut Msg) };
+    let at = message_at!(msg, core::ptr::null_mut());
+    // SAFETY: 64 bytes holding a message (this function's contract), read
+    // in place at any alignment: data's.
+    let data = unsafe { msg::data(at) };
     if data.is_null() {
         return fail(libc::EFAULT, data);
     }
@@ -176,8 +175,10 @@ pub unsafe extern "C" fn zmq_msg_data(msg: *mut zmq_msg_t) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
     pass!(size(msg.cast()));
-    // SAFETY: forwarded from the caller; only read.
-    match unsafe { with_message_read(msg, |m| msg::size(m)) } {
+    match read_message!(msg, |m: &_| {
+        // SAFETY: `m` holds a message (this function's contract): M1-M6.
+        unsafe { msg::size(m) }
+    }) {
         Ok(Some(size)) => size,
         _ => fail(libc::EFAULT, 0),
     }
@@ -191,8 +192,7 @@ pub unsafe extern "C" fn zmq_msg_size(msg: *const zmq_msg_t) -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
     pass!(more(msg.cast()));
-    // SAFETY: forwarded from the caller; only read.
-    match unsafe { with_message_read(msg, msg::more) } {
+    match read_message!(msg, msg::more) {
         Ok(more) => more as c_int,
         Err(Errno(errno)) => fail(errno, -1),
     }
@@ -207,8 +207,12 @@ pub unsafe extern "C" fn zmq_msg_more(msg: *const zmq_msg_t) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> c_int {
     pass!(get(msg.cast(), property));
-    // SAFETY: forwarded from the caller; only read.
-    match unsafe { with_message_read(msg, |m| msg::get(m, property)) }.and_then(|r| r) {
+    match read_message!(msg, |m: &_| {
+        // SAFETY: `m` holds a message (this function's contract): M1-M6.
+        unsafe { msg::get(m, property) }
+    })
+    .and_then(|r| r)
+    {
         Ok(value) => value,
         Err(Errno(errno)) => fail(errno, -1),
     }
@@ -223,9 +227,7 @@ pub unsafe extern "C" fn zmq_msg_get(msg: *const zmq_msg_t, property: c_int) -> 
 pub unsafe extern "C" fn zmq_msg_set(msg: *mut zmq_msg_t, property: c_int, value: c_int) -> c_int {
     pass!(set(msg.cast(), property, value));
     let _ = (property, value);
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    match unsafe { with_message_read(msg, |_| ()) } {
+    match read_message!(msg, |_: &_| ()) {
         Ok(()) => fail(libc::EINVAL, -1),
         Err(Errno(errno)) => fail(errno, -1),
     }
@@ -247,8 +249,13 @@ pub unsafe extern "C" fn zmq_msg_gets(
     if property.is_null() {
         return fail(libc::EINVAL, core::ptr::null());
     }
-    // SAFETY: forwarded from the caller (message and property); only read.
-    match unsafe { with_message_read(msg, |m| msg::gets(m, property)) }.and_then(|r| r) {
+    match read_message!(msg, |m: &_| {
+        // SAFETY: `m` holds a message and `property` is a C string (this
+        // function's contract): gets's.
+        unsafe { msg::gets(m, property) }
+    })
+    .and_then(|r| r)
+    {
         Ok(value) => value,
         Err(Errno(errno)) => fail(errno, core::ptr::null()),
     }
@@ -261,9 +268,7 @@ pub unsafe extern "C" fn zmq_msg_gets(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
     pass_draft!(routing_id(msg.cast()), 0);
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    match unsafe { with_message_read(msg, msg::routing_id) } {
+    match read_message!(msg, msg::routing_id) {
         Ok(id) => id,
         Err(Errno(errno)) => fail(errno, 0),
     }
@@ -276,9 +281,9 @@ pub unsafe extern "C" fn zmq_msg_routing_id(msg: *mut zmq_msg_t) -> u32 {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id: u32) -> c_int {
     pass_draft!(set_routing_id(msg.cast(), routing_id), -1);
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    status(unsafe { with_message(msg, |m| msg::set_routing_id(m, routing_id)) })
+    status(try_message!(msg, |m: &mut _| msg::set_routing_id(
+        m, routing_id
+    )))
 }
 
 /// The group (RADIO/DISH), "" if none. NULL with EFAULT for a NULL `msg`.
@@ -288,12 +293,11 @@ pub unsafe extern "C" fn zmq_msg_set_routing_id(msg: *mut zmq_msg_t, routing_id:
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
     pass_draft!(group(msg.cast()), core::ptr::null());
-    if msg.is_null() {
-        return fail(libc::EFAULT, core::ptr::null());
-    }
-    // SAFETY: non-null; the caller vouches for the rest (read in place: a
-    // short name lives inside the message, and its address is returned).
-    unsafe { msg::group(msg as *const Msg) }
+    let at = message_at!(msg, core::ptr::null());
+    // SAFETY: 64 bytes holding a message (this function's contract), read
+    // in place (a short name lives inside it, and its address is
+    // returned): group's.
+    unsafe { msg::group(at) }
 }
 
 /// Sets the group: the first 255 bytes of `group` (libzmq 4.3.x reads no
@@ -305,18 +309,11 @@ pub unsafe extern "C" fn zmq_msg_group(msg: *mut zmq_msg_t) -> *const c_char {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmq_msg_set_group(msg: *mut zmq_msg_t, group: *const c_char) -> c_int {
     pass_draft!(set_group(msg.cast(), group), -1);
-    if group.is_null() {
-        return fail(libc::EINVAL, -1);
-    }
     // libzmq 4.3.x reads at most ZMQ_GROUP_MAX_LENGTH characters (strnlen)
     // and takes that prefix of a longer name.
-    // SAFETY: non-null; the caller vouches for a C string, of which strnlen
-    // reads at most 255 bytes, as libzmq does.
-    let name = unsafe {
-        let len = libc::strnlen(group, crate::msg::layout::GROUP_MAX_LENGTH);
-        core::slice::from_raw_parts(group as *const u8, len)
-    };
-    // SAFETY: `msg` is NULL or a `zmq_msg_t` as this function's `# Safety`
-    // says: with_message's contract (NULL is refused there).
-    status(unsafe { with_message(msg, |m| msg::set_group(m, name)) })
+    let name = c_string_prefix!(group, crate::msg::layout::GROUP_MAX_LENGTH, -1);
+    status(try_message!(msg, |m: &mut _| {
+        // SAFETY: `m` holds a message (this function's contract): M1-M6.
+        unsafe { msg::set_group(m, name) }
+    }))
 }

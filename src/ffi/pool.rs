@@ -16,9 +16,8 @@ pub unsafe extern "C" fn zmqpool_version(major: *mut c_int, minor: *mut c_int, p
         (patch, env!("CARGO_PKG_VERSION_PATCH")),
     ];
     for (out, text) in parts {
-        if !out.is_null() {
-            // SAFETY: non-null and writable by the contract.
-            unsafe { *out = text.parse().unwrap_or(0) };
+        if let Some(out) = opt_mut!(out) {
+            *out = text.parse().unwrap_or(0);
         }
     }
 }

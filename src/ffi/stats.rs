@@ -6,6 +6,16 @@ use core::ffi::{c_char, c_int};
 use super::boundary::fail;
 use crate::report::{self, zmqpool_stats_t};
 
+/// The bytes of a statistics struct.
+fn bytes_of(stats: &zmqpool_stats_t) -> &[u8] {
+    const SIZE: usize = core::mem::size_of::<zmqpool_stats_t>();
+    // Only u64 fields: no padding, every byte initialised.
+    const _: () = assert!(SIZE % 8 == 0 && core::mem::align_of::<zmqpool_stats_t>() == 8);
+    // SAFETY: a live struct of SIZE initialised bytes (repr(C), u64 fields
+    // only), borrowed for the slice's lifetime.
+    unsafe { core::slice::from_raw_parts(stats as *const zmqpool_stats_t as *const u8, SIZE) }
+}
+
 /// Size of `zmqpool_stats_t` in zmqpool 0.1 (eight `uint64_t`).
 const STATS_0_1_SIZE: usize = 64;
 const _: () = assert!(core::mem::offset_of!(zmqpool_stats_t, threads) + 8 == STATS_0_1_SIZE);
@@ -26,20 +36,12 @@ pub unsafe extern "C" fn zmqpool_stats_get(out: *mut zmqpool_stats_t, size: usiz
     if out.is_null() {
         return fail(libc::EFAULT, -1);
     }
+    let out = out_bytes!(out, size);
     let snapshot = report::snapshot();
-    let ours = core::mem::size_of::<zmqpool_stats_t>();
-    // SAFETY: `out` is writable for `size` bytes by the contract; the copy
-    // reads at most `ours` bytes of the local snapshot.
-    unsafe {
-        core::ptr::copy_nonoverlapping(
-            &snapshot as *const zmqpool_stats_t as *const u8,
-            out as *mut u8,
-            size.min(ours),
-        );
-        if size > ours {
-            core::ptr::write_bytes((out as *mut u8).add(ours), 0, size - ours);
-        }
-    }
+    let ours = bytes_of(&snapshot);
+    let common = ours.len().min(out.len());
+    out[..common].copy_from_slice(&ours[..common]);
+    out[common..].fill(0);
     0
 }
 
@@ -68,13 +70,7 @@ pub unsafe extern "C" fn zmqpool_stats(out: *mut zmqpool_stats_t) -> c_int {
 /// `buf` is NULL (with `len` 0) or writable for `len` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn zmqpool_stats_json(buf: *mut c_char, len: usize) -> usize {
-    let mut nothing = [0u8; 0];
-    let buffer: &mut [u8] = if buf.is_null() || len == 0 {
-        &mut nothing
-    } else {
-        // SAFETY: writable for `len` bytes by the contract.
-        unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, len) }
-    };
+    let buffer = out_bytes!(buf, len);
     let mut writer = report::json::BufferWriter::new(buffer);
     let _ = report::json::write_json(&mut writer);
     writer.finish()

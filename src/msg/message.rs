@@ -100,7 +100,8 @@ impl Message {
     /// [`Message::from_raw`]: the memory may be read-only). For a private
     /// copy, `Message::from_slice(message.as_slice())`.
     pub fn as_mut_slice(&mut self) -> Option<&mut [u8]> {
-        if !ops::is_exclusive(self.raw()) {
+        // SAFETY: a Message always holds a live message (its invariant).
+        if !unsafe { ops::is_exclusive(self.raw()) } {
             return None;
         }
         let len = self.len();

@@ -196,12 +196,17 @@ fn has_content(kind: Kind) -> bool {
 /// (a cmsg, possibly read-only), and not shared, or shared but every other
 /// holder is gone (their reads happen before the caller's writes: the
 /// count is read with Acquire).
-pub(crate) fn is_exclusive(msg: &Msg) -> bool {
+///
+/// # Safety
+/// `msg` is a live message (M1-M6): a shared lmsg/zclmsg's content pointer
+/// is read through.
+pub(crate) unsafe fn is_exclusive(msg: &Msg) -> bool {
     match kind(msg) {
         Ok(Kind::Vsm) => true,
         Ok(Kind::Lmsg | Kind::Zclmsg) => {
             msg.flags & flags::SHARED == 0
-                // SAFETY: an lmsg/zclmsg has a live content block (M2).
+                // SAFETY: a live lmsg/zclmsg (the caller's contract) has a
+                // live content block (M2).
                 || refcount::only(unsafe { &(*msg.content()).refcnt }, 1)
         }
         _ => false,

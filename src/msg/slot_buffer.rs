@@ -113,11 +113,15 @@ impl SlotBuffer {
         refcount::only(self.refs(), 1 + (self.slot_count - self.used))
     }
 
-    /// Makes an idle buffer new again (S2: call only when [`idle`](Self::idle)).
-    pub(crate) fn reset(&mut self) {
-        debug_assert!(self.idle());
+    /// Makes an idle buffer new again; false (nothing changed) while a
+    /// message made from it is alive (S2: its slot must not be reused).
+    pub(crate) fn reset(&mut self) -> bool {
+        if !self.idle() {
+            return false;
+        }
         self.used = 0;
         refcount::reset(self.refs(), 1 + self.slot_count);
+        true
     }
 
     /// True when `len` bytes at `ptr` lie inside the data.
@@ -128,16 +132,17 @@ impl SlotBuffer {
     }
 
     /// Zeroes the data unless every byte is already initialised (S3):
-    /// after this, the whole region may be handed out as `&mut [u8]`. Call
-    /// only while no message made from the buffer is alive (new, or idle
-    /// and reset).
-    pub(crate) fn initialise(&mut self) {
+    /// after this, the whole region may be handed out as `&mut [u8]`.
+    ///
+    /// # Safety
+    /// No message made from the buffer is alive (it is new, or was
+    /// [`reset`](Self::reset) since): otherwise the zeroing would write
+    /// bytes a message still reads.
+    pub(crate) unsafe fn initialise(&mut self) {
         if !self.initialised {
             // SAFETY: the data is `capacity` writable bytes of the holder's
-            // live block, and no message made from the buffer is alive: the
-            // holder hands the data out for writing (and so calls this)
-            // only when the buffer is new or idle and reset (S2; the
-            // decoder's get_buffer checks idle() before reusing it).
+            // live block, and no message made from the buffer is alive
+            // (this function's contract).
             unsafe { self.data.write_bytes(0, self.capacity) };
             self.initialised = true;
         }
@@ -149,11 +154,20 @@ impl SlotBuffer {
         self.initialised = false;
     }
 
-    /// Makes `out` a zero-copy message over `len` bytes at `ptr`, which lie
-    /// inside the data and were written by the reader; false when every
-    /// slot is taken. `out` is overwritten, not closed.
+    /// Makes `out` a zero-copy message over `len` bytes at `ptr`; false
+    /// when every slot is taken. `out` is overwritten, not closed.
+    ///
+    /// # Safety
+    /// The `len` bytes at `ptr` lie inside the data ([`contains`](Self::contains))
+    /// and were written by the reader: the message reads them until it is
+    /// closed.
     #[inline(always)]
-    pub(crate) fn message_into(&mut self, ptr: *const u8, len: usize, out: &mut Msg) -> bool {
+    pub(crate) unsafe fn message_into(
+        &mut self,
+        ptr: *const u8,
+        len: usize,
+        out: &mut Msg,
+    ) -> bool {
         debug_assert!(self.contains(ptr, len));
         if self.used == self.slot_count {
             return false;

@@ -52,7 +52,8 @@ pub(crate) const DEFAULT_MAX_CACHED_BYTES_NO_DECAY: usize = 64 << 20;
 static MAX_CACHED_BYTES: AtomicUsize = AtomicUsize::new(AUTO);
 const AUTO: usize = usize::MAX;
 
-/// Sets the depot's cap without shrinking the depot (`depot::set_cap`
+/// Sets the depot's cap without shrinking the depot
+/// ([`depot::set_max_cached_bytes`](super::depot::set_max_cached_bytes)
 /// does both). `usize::MAX` means no cap at all.
 pub(crate) fn set_max_cached_bytes(cap: usize) {
     // Any cap the user sets holds as set; AUTO itself is one byte short of
@@ -60,9 +61,10 @@ pub(crate) fn set_max_cached_bytes(cap: usize) {
     MAX_CACHED_BYTES.store(if cap == AUTO { AUTO - 1 } else { cap }, Ordering::Relaxed);
 }
 
-/// The cap on bytes held in the depot: as set, or by default 1 GiB (at
-/// most an eighth of memory plus swap) while decay is on and its helper
-/// runs, 64 MiB otherwise (decay off, or no helper thread could start).
+/// The cap on bytes held in the depot: as set, or by default
+/// `DEFAULT_MAX_CACHED_BYTES` (at most an eighth of memory plus swap)
+/// while decay is on and its helper runs, `DEFAULT_MAX_CACHED_BYTES_NO_DECAY`
+/// otherwise (decay off, or no helper thread could start).
 pub fn max_cached_bytes() -> usize {
     cap_if(decay_ms().is_some() && helper_running())
 }
@@ -191,4 +193,60 @@ pub(crate) fn set_helper_running(running: bool) {
 fn helper_running() -> bool {
     // Relaxed: as in set_helper_running.
     HELPER_RUNNING.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "1 GiB", "64 MiB", "4 MiB": how the user documentation writes a size.
+    fn human(bytes: u64) -> String {
+        match bytes {
+            b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+            b if b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+            b => format!("{b} bytes"),
+        }
+    }
+
+    fn read(path: &str) -> String {
+        std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// The defaults are declared here once; the README's settings table and
+    /// the C header (from `ffi/settings.rs`) state them for users, and must
+    /// state these.
+    #[test]
+    fn the_user_documentation_states_the_defaults_declared_here() {
+        let on = human(DEFAULT_MAX_CACHED_BYTES as u64);
+        let off = human(DEFAULT_MAX_CACHED_BYTES_NO_DECAY as u64);
+        let thread = human(DEFAULT_THREAD_CACHE_CAP);
+        let readme = read("README.md");
+        let row = |variable: &str| {
+            readme
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{variable}")))
+                .unwrap_or_else(|| panic!("no README row for {variable}"))
+                .to_owned()
+        };
+        let cached = row("ZMQPOOL_MAX_CACHED_BYTES");
+        assert!(
+            cached.contains(&format!("| {on} "))
+                && cached.contains(&format!("{off} with decay off")),
+            "{cached}"
+        );
+        assert!(row("ZMQPOOL_MAX_THREAD_CACHED_BYTES").contains(&format!("| {thread} |")));
+        assert!(row("ZMQPOOL_DECAY_MS").contains(&format!("| {DEFAULT_DECAY_MS} |")));
+        let header = read("include/zmqpool.h").replace("\n *", "");
+        for stated in [
+            format!("default {on} while decay is on"),
+            format!("and {off} with decay off"),
+            format!("default {thread})"),
+            format!("default {DEFAULT_DECAY_MS})"),
+        ] {
+            assert!(
+                header.contains(&stated),
+                "zmqpool.h does not say {stated:?}"
+            );
+        }
+    }
 }

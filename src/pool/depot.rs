@@ -6,16 +6,15 @@
 //! batch's length. Threads move whole batches, so the lock is taken once per
 //! batch (up to 64 blocks or 4 MiB), not per block.
 //!
-//! Bound: the depot holds at most `ZMQPOOL_MAX_CACHED_BYTES` (default
-//! 1 GiB while decay is on, 64 MiB with decay off) in total; a batch that
-//! would exceed it is returned upstream.
+//! Bound: the depot holds at most its cap ([`caps::max_cached_bytes`],
+//! `ZMQPOOL_MAX_CACHED_BYTES`) in total; a batch that would exceed it is
+//! returned upstream.
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::block::{prefetch_for_write, release_chain, FreeBlock, BLOCK_BYTES};
 use super::caps::{self, max_cached_bytes};
 use super::clock;
-use super::hooks;
 use super::sizes::{SizeClass, COUNT};
 use crate::sys::lock::RawLock;
 
@@ -144,8 +143,6 @@ pub(crate) fn cached_bytes() -> usize {
 /// `head` starts a chain of exactly `len` live, free blocks of `class`,
 /// owned by the caller and not referenced elsewhere.
 pub(crate) unsafe fn put(class: SizeClass, head: *mut FreeBlock, len: usize) {
-    // A slow path: where the layer above restarts its helper after a fork.
-    hooks::slow_path();
     let bytes = len * BLOCK_BYTES[class.0];
     // Relaxed: the counter is a bound, not a synchronisation point; the
     // blocks themselves are published by the mutex.

@@ -130,7 +130,8 @@ pub(crate) fn init() {
 }
 
 /// Sets the decay time; turned off, the depot's default cap falls back to
-/// 64 MiB, and what it holds beyond its cap goes upstream at once.
+/// its no-decay value (`caps::DEFAULT_MAX_CACHED_BYTES_NO_DECAY`), and what
+/// it holds beyond its cap goes upstream at once.
 /// (Starting the helper that runs the decay passes is the caller's job:
 /// `background::set_decay`.)
 pub(crate) fn set_decay(decay: Decay) {

@@ -83,18 +83,23 @@ impl ThreadRecord {
     /// active, waits first if a reclaimer holds them. The only way the
     /// owner reaches its lists (R3).
     ///
-    /// Call only on the record's owner thread.
+    /// # Safety
+    /// The calling thread owns this record (it came from
+    /// `lookup::current()` on this thread), and no `with_lists` of it is
+    /// running on this thread: `body` must not reach the thread cache (no
+    /// allocation or release through the pool, no slow-path hook: the
+    /// callers run [`hooks::slow_path`](super::hooks::slow_path) after
+    /// this returns). A nested call would make a second `&mut Lists`.
     #[inline(always)]
-    pub(crate) fn with_lists<R>(&self, body: impl FnOnce(&mut Lists) -> R) -> R {
-        // Not nested (a nested call would make a second `&mut Lists`).
+    pub(crate) unsafe fn with_lists<R>(&self, body: impl FnOnce(&mut Lists) -> R) -> R {
         debug_assert_eq!(self.active.load(Ordering::Relaxed), 0, "with_lists nested");
         if !handshake::enter(&self.active, &self.steal, handshake::owner_fence) {
             self.enter_after_wait();
         }
-        // SAFETY: the owner inside its active mark, with `steal` seen
-        // clear (R3): no reclaimer holds the lists until `leave`, and no
-        // other reference to them is live (with_lists does not nest: the
-        // bodies the pool passes never call back into a cache operation).
+        // SAFETY: the owner (this function's contract) inside its active
+        // mark, with `steal` seen clear (R3): no reclaimer holds the lists
+        // until `leave`, and no other reference to them is live (not
+        // nested: this function's contract).
         let result = body(unsafe { self.lists() });
         handshake::leave(&self.active);
         result

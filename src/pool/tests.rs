@@ -457,3 +457,50 @@ fn copied_blocks_go_round_in_short_batches() {
         );
     });
 }
+
+/// Slow-path hook calls seen by the test hook below, and allocations it
+/// made through the pool.
+static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// A hook that allocates and frees through the pool on the calling thread:
+/// legal only because the pool runs hooks with nothing held (hooks.rs).
+/// Were it run inside `with_lists`, the nested call would trip its check.
+/// (Its own allocation may miss and run it again: it goes one level deep.)
+fn allocating_hook() {
+    thread_local!(static INSIDE: core::cell::Cell<bool> = const { core::cell::Cell::new(false) });
+    if INSIDE.with(|inside| inside.replace(true)) {
+        return;
+    }
+    HOOK_CALLS.fetch_add(1, Ordering::Relaxed);
+    let block = alloc(300);
+    assert!(!block.is_null());
+    // SAFETY: a live block from alloc, released once.
+    unsafe { dealloc(block) };
+    INSIDE.with(|inside| inside.set(false));
+}
+
+#[test]
+fn a_slow_path_hook_may_allocate_through_the_pool() {
+    with_backend(Backend::Pool, || {
+        let before = hooks::set_slow_path_hook(allocating_hook);
+        let calls = HOOK_CALLS.load(Ordering::Relaxed);
+        trim();
+        // A miss (the depot is empty after trim), then hand-ins: more
+        // blocks of one class freed than a list keeps.
+        let blocks: Vec<*mut u8> = (0..600).map(|_| alloc(40_000)).collect();
+        let misses = HOOK_CALLS.load(Ordering::Relaxed) - calls;
+        for &block in &blocks {
+            // SAFETY: each a live block from alloc, released once.
+            unsafe { dealloc(block) };
+        }
+        let hand_ins = HOOK_CALLS.load(Ordering::Relaxed) - calls - misses;
+        // And a flush of the thread's lists.
+        thread_cache::flush_current_thread();
+        match before {
+            Some(hook) => hooks::set_slow_path_hook(hook),
+            None => hooks::set_slow_path_hook(|| {}),
+        };
+        assert!(misses > 0, "no miss ran the hook");
+        assert!(hand_ins > 0, "no hand-in ran the hook");
+    });
+}

@@ -94,7 +94,16 @@ static COPY_LIMITS: [usize; COUNT] = {
 #[inline(always)]
 pub(crate) fn alloc(size: usize) -> *mut u8 {
     match lookup::current() {
-        Some(record) => record.with_lists(|lists| alloc_in(record, lists, size)),
+        Some(record) => {
+            // SAFETY: the calling thread's own record (lookup::current), and
+            // no with_lists of it is running here: the pool's list bodies
+            // never allocate or free through the cache.
+            let block = unsafe { record.with_lists(|lists| alloc_in(record, lists, size)) };
+            if !block.is_null() {
+                return block;
+            }
+            alloc_slow(record, size)
+        }
         None => alloc_without_cache(size),
     }
 }
@@ -105,7 +114,11 @@ pub(crate) fn alloc(size: usize) -> *mut u8 {
 pub(crate) fn alloc_counted(size: usize, slot: EventSlot) -> *mut u8 {
     match lookup::current() {
         Some(record) => {
-            let block = record.with_lists(|lists| alloc_in(record, lists, size));
+            // SAFETY: as in alloc.
+            let mut block = unsafe { record.with_lists(|lists| alloc_in(record, lists, size)) };
+            if block.is_null() {
+                block = alloc_slow(record, size);
+            }
             if !block.is_null() {
                 bump(&record.counters.events[slot.index()], 1);
             }
@@ -130,8 +143,9 @@ pub(crate) fn count(slot: EventSlot) {
     }
 }
 
-/// The fast path: pop from the thread's list for the class. Anything else
-/// (list empty, large request, another backend) takes the slow path.
+/// The fast path: pop from the thread's list for the class. Null for
+/// anything else (list empty, large request, another backend): the caller
+/// then takes [`alloc_slow`], once it has let go of the lists.
 #[inline(always)]
 fn alloc_in(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
     if let Some(class) = SizeClass::of(size) {
@@ -148,20 +162,38 @@ fn alloc_in(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
             }
         }
     }
-    alloc_slow(record, lists, size)
+    core::ptr::null_mut()
 }
 
+/// The slow path of [`alloc`], outside the fast path's hold on the lists:
+/// a batch from the depot or a block upstream, then (after a miss, with
+/// the lists let go) the slow-path hook.
 #[inline(never)]
-fn alloc_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
-    let (header, origin) = match (backend(), SizeClass::of(size)) {
+fn alloc_slow(record: &ThreadRecord, size: usize) -> *mut u8 {
+    // SAFETY: the calling thread's own record (alloc's caller found it
+    // with lookup::current), and the fast path's with_lists has ended.
+    let (block, missed) = unsafe { record.with_lists(|lists| alloc_in_slow(record, lists, size)) };
+    if missed {
+        // A miss is a slow path: where a forked child's helper restarts.
+        // Run with the lists let go (hooks.rs: a hook may allocate).
+        hooks::slow_path();
+    }
+    block
+}
+
+/// A block for `size` when the fast path had none, and whether the pool
+/// missed (went upstream for a class block).
+fn alloc_in_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> (*mut u8, bool) {
+    let (header, origin, missed) = match (backend(), SizeClass::of(size)) {
         (Backend::Pool, Some(class)) => {
-            (refill_and_pop(record, lists, class), Origin::Class(class))
+            let (header, missed) = refill_and_pop(record, lists, class);
+            (header, Origin::Class(class), missed)
         }
-        (Backend::System, _) => (upstream_alloc(size, true), Origin::System),
-        _ => (upstream_alloc(size, false), Origin::Mimalloc),
+        (Backend::System, _) => (upstream_alloc(size, true), Origin::System, false),
+        _ => (upstream_alloc(size, false), Origin::Mimalloc, false),
     };
     if header.is_null() {
-        return core::ptr::null_mut();
+        return (core::ptr::null_mut(), missed);
     }
     match origin {
         Origin::Class(class) => bump(&record.counters.class_allocations[class.0], 1),
@@ -172,7 +204,7 @@ fn alloc_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 
     }
     // SAFETY: `header` starts a live block of at least HEADER_SIZE + size
     // bytes (a class block or a fresh upstream one) nobody else references.
-    unsafe { stamp(header, size, origin, record.tag) }
+    (unsafe { stamp(header, size, origin, record.tag) }, missed)
 }
 
 /// Takes the first block off the list for `class`; null when it is empty.
@@ -197,11 +229,15 @@ fn pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) -> *mut FreeB
 const PEAK_SAMPLE_MISSES: u64 = 16;
 
 /// A block of `class` for a thread whose list is empty: a batch from the
-/// depot, else a fresh block upstream (a miss).
-fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) -> *mut Header {
+/// depot, else a fresh block upstream (a miss: the second value is true).
+fn refill_and_pop(
+    record: &ThreadRecord,
+    lists: &mut Lists,
+    class: SizeClass,
+) -> (*mut Header, bool) {
     let block = pop(record, lists, class);
     if !block.is_null() {
-        return block as *mut Header;
+        return (block as *mut Header, false);
     }
     let (head, taken) = depot::take(class);
     if head.is_null() {
@@ -211,9 +247,7 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
         if misses % PEAK_SAMPLE_MISSES == 0 {
             stats::note_class_peak(class);
         }
-        // A miss is a slow path: where a forked child's helper restarts.
-        hooks::slow_path();
-        return upstream_alloc(class.size(), false);
+        return (upstream_alloc(class.size(), false), true);
     }
     // SAFETY: a batch of `taken` blocks of `class` just taken from the
     // depot, now the caller's.
@@ -221,7 +255,7 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
     lists[class.0] = head;
     record.set_len(class.0, taken);
     bump(&record.cached_bytes, (taken * BLOCK_BYTES[class.0]) as u64);
-    pop(record, lists, class) as *mut Header
+    (pop(record, lists, class) as *mut Header, false)
 }
 
 /// Releases through the calling thread's cache.
@@ -231,9 +265,16 @@ fn refill_and_pop(record: &ThreadRecord, lists: &mut Lists, class: SizeClass) ->
 #[inline(always)]
 pub(crate) unsafe fn dealloc(header: *mut Header) {
     match lookup::current() {
-        // SAFETY: the caller hands over a live block, released once; the
-        // lists are this thread's inside with_lists.
-        Some(record) => record.with_lists(|lists| unsafe { dealloc_in(record, lists, header) }),
+        Some(record) => {
+            // SAFETY: the calling thread's own record, no with_lists of it
+            // running here (as in alloc); the caller hands over a live
+            // block, released once.
+            let kept = unsafe { record.with_lists(|lists| dealloc_in(record, lists, header)) };
+            if !kept {
+                // SAFETY: the same block, not taken by the fast path.
+                unsafe { dealloc_slow(record, header) };
+            }
+        }
         // SAFETY: the caller's live block from alloc, released once
         // (dealloc's contract).
         None => unsafe { dealloc_without_cache(header) },
@@ -241,46 +282,94 @@ pub(crate) unsafe fn dealloc(header: *mut Header) {
 }
 
 /// The fast path: push onto the thread's list for the class while the list
-/// and the thread stay under their bounds.
+/// and the thread stay under their bounds. False (the block untouched) for
+/// anything else: the caller then takes [`dealloc_slow`], once it has let
+/// go of the lists.
 ///
 /// # Safety
 /// `header` starts a live block from `alloc`, released exactly once.
 #[inline(always)]
-unsafe fn dealloc_in(record: &ThreadRecord, lists: &mut Lists, header: *mut Header) {
+unsafe fn dealloc_in(record: &ThreadRecord, lists: &mut Lists, header: *mut Header) -> bool {
     // SAFETY: the caller's block is live, so its header is initialised.
     let stamp = unsafe { (*header).stamp };
     let index = (stamp & STAMP_ORIGIN) as usize;
-    if index < COUNT {
-        bump(&record.counters.class_frees[index], 1);
-        if (stamp >> 32) as u32 != record.tag {
-            bump(&record.counters.class_foreign_frees[index], 1);
-        }
-        let bytes = BLOCK_BYTES[index];
-        // Relaxed: single writer (the holder of the lists) for the gauge.
-        let cached = record.cached_bytes.load(Ordering::Relaxed) + bytes as u64;
-        let block = header as *mut FreeBlock;
-        let length = record.len(index);
-        let limit = if stamp & STAMP_COPY == 0 {
-            LIMITS[index]
-        } else {
-            COPY_LIMITS[index]
-        };
-        if length < limit && cached <= thread_cache_cap() {
-            // SAFETY: the caller hands over the block: it is free now and
-            // at least a FreeBlock long, so its link may be written.
-            unsafe { (*block).next = lists[index] };
-            lists[index] = block;
-            record.set_len(index, length + 1);
-            // Relaxed: as above.
-            record.cached_bytes.store(cached, Ordering::Relaxed);
-            return;
-        }
-        // SAFETY: a live pooled block of this class, handed over.
-        return unsafe { push_slow(record, lists, SizeClass(index), block, limit) };
+    if index >= COUNT {
+        return false;
     }
-    // SAFETY: the origin byte is an upstream marker: a live upstream block,
-    // released once.
-    unsafe { dealloc_upstream(record, header) }
+    let bytes = BLOCK_BYTES[index];
+    // Relaxed: single writer (the holder of the lists) for the gauge.
+    let cached = record.cached_bytes.load(Ordering::Relaxed) + bytes as u64;
+    let length = record.len(index);
+    if length >= limit_of(index, stamp) || cached > thread_cache_cap() {
+        return false;
+    }
+    count_class_free(record, index, stamp);
+    let block = header as *mut FreeBlock;
+    // SAFETY: the caller hands over the block: it is free now and at least
+    // a FreeBlock long, so its link may be written.
+    unsafe { (*block).next = lists[index] };
+    lists[index] = block;
+    record.set_len(index, length + 1);
+    // Relaxed: as above.
+    record.cached_bytes.store(cached, Ordering::Relaxed);
+    true
+}
+
+/// A class's list limit for a block with this stamp (blocks filled whole
+/// by a copy go round in shorter batches).
+#[inline(always)]
+fn limit_of(index: usize, stamp: u64) -> usize {
+    if stamp & STAMP_COPY == 0 {
+        LIMITS[index]
+    } else {
+        COPY_LIMITS[index]
+    }
+}
+
+/// Counts the release of a class block (and whether another thread made it).
+#[inline(always)]
+fn count_class_free(record: &ThreadRecord, index: usize, stamp: u64) {
+    bump(&record.counters.class_frees[index], 1);
+    if (stamp >> 32) as u32 != record.tag {
+        bump(&record.counters.class_foreign_frees[index], 1);
+    }
+}
+
+/// The slow path of [`dealloc`], outside the fast path's hold on the
+/// lists: an upstream block goes back upstream; a class block past a bound
+/// sends the list to the depot, then (with the lists let go) the slow-path
+/// hook runs.
+///
+/// # Safety
+/// `header` starts a live block from `alloc`, released exactly once, and
+/// `record` is the calling thread's own, its lists not held here.
+#[inline(never)]
+unsafe fn dealloc_slow(record: &ThreadRecord, header: *mut Header) {
+    // SAFETY: the caller's block is live, so its header is initialised.
+    let stamp = unsafe { (*header).stamp };
+    let index = (stamp & STAMP_ORIGIN) as usize;
+    if index >= COUNT {
+        // SAFETY: the origin byte is an upstream marker: a live upstream
+        // block, released once.
+        return unsafe { dealloc_upstream(record, header) };
+    }
+    // SAFETY: the caller's own record with its lists not held (this
+    // function's contract); the block is live, of class `index`, handed over.
+    unsafe {
+        record.with_lists(|lists| {
+            count_class_free(record, index, stamp);
+            push_slow(
+                record,
+                lists,
+                SizeClass(index),
+                header as *mut FreeBlock,
+                limit_of(index, stamp),
+            )
+        })
+    };
+    // A depot hand-in is a slow path: where a forked child's helper
+    // restarts. Run with the lists let go (hooks.rs).
+    hooks::slow_path();
 }
 
 /// # Safety
@@ -415,6 +504,8 @@ unsafe fn dealloc_without_cache(header: *mut Header) {
                 (*block).next = core::ptr::null_mut();
                 depot::put(class, block, 1);
             }
+            // A depot hand-in (no lists are held here).
+            hooks::slow_path();
         }
         _ => {
             counters::count_unowned_upstream_free(size);
@@ -428,7 +519,11 @@ unsafe fn dealloc_without_cache(header: *mut Header) {
 /// Hands the calling thread's lists to the depot.
 pub(crate) fn flush_current_thread() {
     if let Some(record) = lookup::current() {
-        record.with_lists(|lists| flush(record, lists));
+        // SAFETY: the calling thread's own record, its lists not held here
+        // (no pool body calls this).
+        unsafe { record.with_lists(|lists| flush(record, lists)) };
+        // A depot hand-in, with the lists let go (hooks.rs).
+        hooks::slow_path();
     }
 }
 

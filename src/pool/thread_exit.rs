@@ -33,7 +33,9 @@ extern "C" fn on_thread_exit(value: *mut libc::c_void) {
 fn retire(record: &'static ThreadRecord) {
     let tp = record.owner();
     lookup::detach_current();
-    record.with_lists(|lists| thread_cache::flush(record, lists));
+    // SAFETY: runs on the record's own thread (its exit destructor), its
+    // lists not held here; no hook runs after it (the thread is ending).
+    unsafe { record.with_lists(|lists| thread_cache::flush(record, lists)) };
     lookup::retire_current(record, tp);
     record.release_owner();
 }

@@ -32,7 +32,8 @@ use super::counters::{snapshot_of, COUNTERS};
 use super::output;
 use crate::msg::events::Event;
 use crate::msg::libzmq;
-use crate::pool::{self, depot, stats};
+use crate::pool::stats::{self, Totals};
+use crate::pool::{self, depot};
 use crate::sys::log::program_name;
 
 /// Writes the statistics as one JSON object to `out` (what
@@ -40,13 +41,27 @@ use crate::sys::log::program_name;
 /// allocating.
 pub fn write_json(out: &mut impl Write) -> fmt::Result {
     let totals = stats::totals();
-    let snapshot = snapshot_of(&totals);
     write!(out, "{{\"zmqpool\":\"{}\",", env!("CARGO_PKG_VERSION"))?;
+    write_libzmq(out, &totals)?;
+    write!(out, "\"pid\":{},\"program\":", std::process::id())?;
+    write_string(out, program_name())?;
+    write!(out, ",\"backend\":\"{}\",", pool::backend().name())?;
+    write_settings(out)?;
+    write_counter_groups(out, &totals)?;
+    write_caps(out, &totals)?;
+    write_decay(out)?;
+    write_upstream(out, &totals)?;
+    write_classes(out, &totals)?;
+    out.write_char('}')
+}
+
+/// `"libzmq"`: the first copy's version; `"libzmq_copies"`: every copy
+/// found, and the zmq_send calls each took.
+fn write_libzmq(out: &mut impl Write, totals: &Totals) -> fmt::Result {
     match libzmq::real_version() {
         Some((major, minor, patch)) => write!(out, "\"libzmq\":\"{major}.{minor}.{patch}\",")?,
         None => write!(out, "\"libzmq\":null,")?,
     }
-    // Every copy of libzmq found, and the zmq_send calls each took.
     out.write_str("\"libzmq_copies\":[")?;
     let mut result = Ok(());
     let mut first = true;
@@ -71,20 +86,25 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
         },
     );
     result?;
-    out.write_str("],")?;
-    write!(out, "\"pid\":{},\"program\":", std::process::id())?;
-    write_string(out, program_name())?;
-    write!(out, ",\"backend\":\"{}\",", pool::backend().name())?;
-    let decay = pool::decay();
+    out.write_str("],")
+}
+
+/// `"settings"`: the caps, decay and statistics interval in force.
+fn write_settings(out: &mut impl Write) -> fmt::Result {
     write!(
         out,
         "\"settings\":{{\"max_cached_bytes\":{},\"max_thread_cached_bytes\":{},\"decay_ms\":{}",
         pool::max_cached_bytes(),
         pool::max_thread_cached_bytes(),
-        decay.to_c()
+        pool::decay().to_c()
     )?;
-    write!(out, ",\"stats_interval_ms\":{}}},", output::interval_ms())?;
-    // The counter table, group by group.
+    write!(out, ",\"stats_interval_ms\":{}}},", output::interval_ms())
+}
+
+/// `"totals"`, `"messages"`, `"passed_through"`: the counter table's rows,
+/// group by group.
+fn write_counter_groups(out: &mut impl Write, totals: &Totals) -> fmt::Result {
+    let snapshot = snapshot_of(totals);
     let mut group = "";
     for counter in &COUNTERS {
         if counter.json_group != group {
@@ -98,7 +118,11 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
         }
         write!(out, "\"{}\":{}", counter.json_key, (counter.get)(&snapshot))?;
     }
-    out.write_str("},")?;
+    out.write_str("},")
+}
+
+/// `"caps"`: each cap and how often it was hit.
+fn write_caps(out: &mut impl Write, totals: &Totals) -> fmt::Result {
     write!(
         out,
         "\"caps\":{{\"depot_bytes\":{},\"depot_hits\":{},\"thread_bytes\":{},\"thread_hits\":{}}},",
@@ -106,13 +130,21 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
         depot::cap_hits(),
         pool::max_thread_cached_bytes(),
         totals.thread_cap_hits
-    )?;
+    )
+}
+
+/// `"decay"`: the decay time and what the passes gave back.
+fn write_decay(out: &mut impl Write) -> fmt::Result {
     let (releases, blocks, bytes) = pool::decay::released();
     write!(
         out,
         "\"decay\":{{\"decay_ms\":{},\"releases\":{releases},\"released_blocks\":{blocks},\"released_bytes\":{bytes}}},",
-        decay.to_c()
-    )?;
+        pool::decay().to_c()
+    )
+}
+
+/// `"upstream"`: blocks outside the size classes.
+fn write_upstream(out: &mut impl Write, totals: &Totals) -> fmt::Result {
     write!(
         out,
         "\"upstream\":{{\"allocations\":{},\"frees\":{},\"foreign_frees\":{},\"bytes_in_use\":{}}},",
@@ -120,7 +152,11 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
         totals.upstream_frees,
         totals.upstream_foreign,
         totals.upstream_bytes
-    )?;
+    )
+}
+
+/// `"classes"`: every size class ever used.
+fn write_classes(out: &mut impl Write, totals: &Totals) -> fmt::Result {
     write!(out, "\"classes\":[")?;
     let mut first = true;
     for (class, per) in totals.classes.iter().enumerate() {
@@ -147,7 +183,7 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
             peak
         )?;
     }
-    write!(out, "]}}")
+    out.write_char(']')
 }
 
 /// A JSON string (the program name, a path: escape what JSON requires).

@@ -151,16 +151,16 @@ impl Decoder {
             return Ok((at, self.body_size - self.body_filled));
         }
         let shared = match self.shared.take() {
-            Some(mut shared) if shared.idle() => {
-                shared.reset();
-                shared
-            }
-            old => {
-                if let Some(old) = old {
-                    old.release();
+            // Reused only when no message made from it is alive.
+            Some(mut shared) => {
+                if shared.reset() {
+                    shared
+                } else {
+                    shared.release();
+                    SlotBuffer::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?
                 }
-                SlotBuffer::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?
             }
+            None => SlotBuffer::new(self.buf_size).ok_or(Errno(libc::ENOMEM))?,
         };
         let region = (shared.data(), shared.capacity());
         self.shared = Some(shared);
@@ -403,9 +403,11 @@ impl Decoder {
             return false;
         }
         match self.shared.as_mut() {
-            Some(shared) if shared.contains(at, len) => {
+            // SAFETY: the body lies inside the buffer's data (checked) and
+            // was read into it by the caller (the decoder's own input).
+            Some(shared) if shared.contains(at, len) => unsafe {
                 shared.message_into(at, len, &mut self.ready)
-            }
+            },
             _ => false,
         }
     }

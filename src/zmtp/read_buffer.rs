@@ -76,10 +76,10 @@ impl<'a> ReadBuffer<'a> {
             }
             decoder.body_zeroed = decoder.body_size;
         } else if let Some(shared) = decoder.shared.as_mut() {
-            // The region is the whole slot buffer, handed out only while no
-            // message made from it is alive (get_buffer resets an idle
-            // buffer or takes a new one).
-            shared.initialise();
+            // SAFETY: the region is the whole slot buffer, handed out only
+            // while no message made from it is alive (get_buffer reuses a
+            // buffer only once reset() found it idle, or takes a new one).
+            unsafe { shared.initialise() };
         }
         // SAFETY: get_buffer named `len` writable bytes owned by the
         // decoder (its shared buffer, or the unfilled rest of a pool body),

@@ -3,12 +3,12 @@
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::AtomicU64;
 
+use crate::msg::layout::FreeFn;
 use crate::sys::loader;
 
 pub type MsgFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 pub type MsgSizeFn = unsafe extern "C" fn(*mut c_void, usize) -> c_int;
 pub type MsgBufferFn = unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> c_int;
-pub type FreeFn = unsafe extern "C" fn(*mut c_void, *mut c_void);
 pub type MsgDataInitFn =
     unsafe extern "C" fn(*mut c_void, *mut c_void, usize, Option<FreeFn>, *mut c_void) -> c_int;
 pub type MsgPairFn = unsafe extern "C" fn(*mut c_void, *mut c_void) -> c_int;
