@@ -20,6 +20,12 @@
 //! string or buffer), so no export dereferences a pointer it did not check.
 //! (rustls-ffi's `try_ref_from_ptr!` family is the model.)
 //!
+//! The helpers are macros local to `ffi/`, and their unsafe block is the
+//! caller's promise: use them only on a parameter of an `unsafe extern "C"
+//! fn` whose `# Safety` states the contract for it (every use is), never on
+//! a pointer made in Rust. Arguments other than the pointer (closures,
+//! lengths, failure values) are evaluated outside the unsafe block.
+//!
 //! | argument | helper | gives |
 //! | --- | --- | --- |
 //! | `zmq_msg_t *` | [`try_message!`] (any alignment), [`aligned_message!`] (the hot paths) | `&mut Msg` (a copy when misaligned) |
@@ -129,13 +135,14 @@ macro_rules! destroy {
 macro_rules! c_string_prefix {
     ($ptr:expr, $max:expr, $failure:expr) => {{
         let string: *const core::ffi::c_char = $ptr;
+        let max: usize = $max;
         if string.is_null() {
             return $crate::ffi::boundary::fail(libc::EINVAL, $failure);
         }
         // SAFETY: the pointer contract (boundary.rs): a C string; strnlen
-        // reads at most `$max` bytes of it, and those bytes are a slice.
+        // reads at most `max` bytes of it, and those bytes are a slice.
         unsafe {
-            let len = libc::strnlen(string, $max);
+            let len = libc::strnlen(string, max);
             core::slice::from_raw_parts(string as *const u8, len)
         }
     }};
@@ -145,7 +152,7 @@ macro_rules! c_string_prefix {
 /// contract) as `&mut [u8]`; empty for NULL or 0.
 macro_rules! out_bytes {
     ($ptr:expr, $len:expr) => {{
-        let (pointer, len): (*mut u8, usize) = ($ptr as *mut u8, $len);
+        let (pointer, len): (*mut u8, usize) = ($ptr.cast::<u8>(), $len);
         if pointer.is_null() || len == 0 {
             &mut [][..]
         } else {
@@ -162,9 +169,12 @@ use crate::sys::errno::set_errno;
 
 /// In pass-through mode (a libzmq with another message layout, see
 /// `msg::libzmq`), calls libzmq's own function and returns its result.
+/// The arguments are the export's own parameters, each maybe `.cast()`:
+/// they are evaluated before, outside the unsafe block.
 macro_rules! pass {
-    ($function:ident ( $($arg:expr),* )) => {
+    ($function:ident ( $($arg:ident $(. $convert:ident ())?),* )) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
+            $(let $arg = $arg $(. $convert ())?;)*
             // SAFETY: libzmq's function with the caller's own arguments,
             // under the same contract as this function's.
             return passed_through(move || unsafe { (real.$function)($($arg),*) });
@@ -184,13 +194,15 @@ pub(super) fn passed_through<R>(call: impl FnOnce() -> R) -> R {
 /// [`pass!`] for the draft functions a libzmq may lack: without one, the
 /// call fails with ENOTSUP.
 macro_rules! pass_draft {
-    ($function:ident ( $($arg:expr),* ), $failed:expr) => {
+    ($function:ident ( $($arg:ident $(. $convert:ident ())?),* ), $failed:expr) => {
         if let Some(real) = crate::msg::libzmq::passthrough() {
+            $(let $arg = $arg $(. $convert ())?;)*
+            let failed = $failed;
             return passed_through(move || match real.$function {
                 // SAFETY: libzmq's draft function with the caller's own arguments, under
                 // the same contract as the exported function's (as in pass!).
                 Some(function) => unsafe { function($($arg),*) },
-                None => fail(libc::ENOTSUP, $failed),
+                None => fail(libc::ENOTSUP, failed),
             });
         }
     };

@@ -184,6 +184,9 @@ pub(crate) fn set_decay(decay: Decay) {
 static HELPER_RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Whether a decay helper runs (told by the layer that starts it).
+///
+/// The helper says so itself, at its start: until then (a thread being
+/// created) the depot's default cap is the no-decay one.
 pub(crate) fn set_helper_running(running: bool) {
     // Relaxed: a hint for a default cap; a stale answer for a moment keeps
     // or returns one batch more.

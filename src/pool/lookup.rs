@@ -88,9 +88,6 @@ fn current_slow(tp: usize) -> Option<&'static ThreadRecord> {
         }
     }
     let record = adopt_or_create(tp)?;
-    // A new record is a slow path of the pool: where the layer above
-    // starts its helper.
-    hooks::slow_path();
     // The thread's exit hook: a pthread key whose destructor gives the
     // record back. If the key cannot be set the record simply stays with
     // this thread pointer (a later thread with the same pointer carries on
@@ -116,6 +113,10 @@ fn current_slow(tp: usize) -> Option<&'static ThreadRecord> {
     if held.is_null() || !unsafe { &*held }.is_owned() {
         slot.store(pointer, Ordering::Release);
     }
+    // A new record is a slow path of the pool: where the layer above
+    // starts its helper. Run once the record is this thread's everywhere
+    // (key, fallback, slot): a hook that allocates finds it (hooks.rs).
+    hooks::slow_path();
     Some(record)
 }
 

@@ -458,48 +458,85 @@ fn copied_blocks_go_round_in_short_batches() {
     });
 }
 
-/// Slow-path hook calls seen by the test hook below, and allocations it
-/// made through the pool.
-static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Slow-path hook calls on this thread (the hook is process-wide, and
+    /// other tests run in parallel: each test counts only its own thread's).
+    static HOOK_CALLS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+    /// Set while the test hook runs (its own allocation may miss and run it
+    /// again: it goes one level deep).
+    static INSIDE_HOOK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    /// The record `lookup::current()` gave inside the hook.
+    static RECORD_IN_HOOK: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
 
 /// A hook that allocates and frees through the pool on the calling thread:
 /// legal only because the pool runs hooks with nothing held (hooks.rs).
 /// Were it run inside `with_lists`, the nested call would trip its check.
-/// (Its own allocation may miss and run it again: it goes one level deep.)
 fn allocating_hook() {
-    thread_local!(static INSIDE: core::cell::Cell<bool> = const { core::cell::Cell::new(false) });
-    if INSIDE.with(|inside| inside.replace(true)) {
+    if INSIDE_HOOK.with(|inside| inside.replace(true)) {
         return;
     }
-    HOOK_CALLS.fetch_add(1, Ordering::Relaxed);
+    HOOK_CALLS.with(|calls| calls.set(calls.get() + 1));
     let block = alloc(300);
     assert!(!block.is_null());
+    // The first call's answer (a later miss runs the hook again).
+    RECORD_IN_HOOK.with(|at| {
+        if at.get() == 0 {
+            at.set(lookup::current().map_or(0, |record| record as *const _ as usize));
+        }
+    });
     // SAFETY: a live block from alloc, released once.
     unsafe { dealloc(block) };
-    INSIDE.with(|inside| inside.set(false));
+    INSIDE_HOOK.with(|inside| inside.set(false));
+}
+
+fn hook_calls() -> u64 {
+    HOOK_CALLS.with(|calls| calls.get())
 }
 
 #[test]
 fn a_slow_path_hook_may_allocate_through_the_pool() {
     with_backend(Backend::Pool, || {
         let before = hooks::set_slow_path_hook(allocating_hook);
-        let calls = HOOK_CALLS.load(Ordering::Relaxed);
+        // A new thread's first allocation runs the hook once its record is
+        // in place: the hook's own allocation finds that record.
+        let (first_use_calls, same_record) = std::thread::spawn(|| {
+            let block = alloc(100);
+            // SAFETY: a live block from alloc, released once.
+            unsafe { dealloc(block) };
+            let mine = lookup::current().expect("a record");
+            let owner = mine.owner();
+            let records_of_this_thread = record::records()
+                .filter(|record| record.owner() == owner)
+                .count();
+            (
+                hook_calls(),
+                RECORD_IN_HOOK.with(|at| at.get()) == mine as *const _ as usize
+                    && records_of_this_thread == 1,
+            )
+        })
+        .join()
+        .unwrap();
         trim();
         // A miss (the depot is empty after trim), then hand-ins: more
         // blocks of one class freed than a list keeps.
+        let calls = hook_calls();
         let blocks: Vec<*mut u8> = (0..600).map(|_| alloc(40_000)).collect();
-        let misses = HOOK_CALLS.load(Ordering::Relaxed) - calls;
+        let misses = hook_calls() - calls;
         for &block in &blocks {
             // SAFETY: each a live block from alloc, released once.
             unsafe { dealloc(block) };
         }
-        let hand_ins = HOOK_CALLS.load(Ordering::Relaxed) - calls - misses;
-        // And a flush of the thread's lists.
-        thread_cache::flush_current_thread();
+        let hand_ins = hook_calls() - calls - misses;
         match before {
             Some(hook) => hooks::set_slow_path_hook(hook),
             None => hooks::set_slow_path_hook(|| {}),
         };
+        assert!(first_use_calls > 0, "a thread's first use ran no hook");
+        assert!(
+            same_record,
+            "the hook's allocation made a second record for its thread"
+        );
         assert!(misses > 0, "no miss ran the hook");
         assert!(hand_ins > 0, "no hand-in ran the hook");
     });

@@ -170,9 +170,14 @@ fn alloc_in(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
 /// the lists let go) the slow-path hook.
 #[inline(never)]
 fn alloc_slow(record: &ThreadRecord, size: usize) -> *mut u8 {
-    // SAFETY: the calling thread's own record (alloc's caller found it
-    // with lookup::current), and the fast path's with_lists has ended.
-    let (block, missed) = unsafe { record.with_lists(|lists| alloc_in_slow(record, lists, size)) };
+    let (block, missed) = if SizeClass::of(size).is_some() && backend_is_pool() {
+        // SAFETY: the calling thread's own record (alloc's caller found it
+        // with lookup::current), and the fast path's with_lists has ended.
+        unsafe { record.with_lists(|lists| alloc_in_slow(record, Some(lists), size)) }
+    } else {
+        // Upstream: the lists are not needed.
+        alloc_in_slow(record, None, size)
+    };
     if missed {
         // A miss is a slow path: where a forked child's helper restarts.
         // Run with the lists let go (hooks.rs: a hook may allocate).
@@ -182,14 +187,17 @@ fn alloc_slow(record: &ThreadRecord, size: usize) -> *mut u8 {
 }
 
 /// A block for `size` when the fast path had none, and whether the pool
-/// missed (went upstream for a class block).
-fn alloc_in_slow(record: &ThreadRecord, lists: &mut Lists, size: usize) -> (*mut u8, bool) {
-    let (header, origin, missed) = match (backend(), SizeClass::of(size)) {
-        (Backend::Pool, Some(class)) => {
+/// missed (went upstream for a class block). `lists` is None for a request
+/// that takes no class block (then they are not held).
+fn alloc_in_slow(record: &ThreadRecord, lists: Option<&mut Lists>, size: usize) -> (*mut u8, bool) {
+    let (header, origin, missed) = match (backend(), SizeClass::of(size), lists) {
+        (Backend::Pool, Some(class), Some(lists)) => {
             let (header, missed) = refill_and_pop(record, lists, class);
             (header, Origin::Class(class), missed)
         }
-        (Backend::System, _) => (upstream_alloc(size, true), Origin::System, false),
+        (Backend::System, _, _) => (upstream_alloc(size, true), Origin::System, false),
+        // Another backend, a large request, or the backend switched to the
+        // pool since the caller looked: straight upstream.
         _ => (upstream_alloc(size, false), Origin::Mimalloc, false),
     };
     if header.is_null() {
@@ -354,17 +362,21 @@ unsafe fn dealloc_slow(record: &ThreadRecord, header: *mut Header) {
         return unsafe { dealloc_upstream(record, header) };
     }
     // SAFETY: the caller's own record with its lists not held (this
-    // function's contract); the block is live, of class `index`, handed over.
+    // function's contract); the block is live, of class `index`, handed
+    // over. A reclaimer may have taken the lists since the fast path looked:
+    // the push is tried again before the list goes to the depot.
     unsafe {
         record.with_lists(|lists| {
-            count_class_free(record, index, stamp);
-            push_slow(
-                record,
-                lists,
-                SizeClass(index),
-                header as *mut FreeBlock,
-                limit_of(index, stamp),
-            )
+            if !dealloc_in(record, lists, header) {
+                count_class_free(record, index, stamp);
+                push_slow(
+                    record,
+                    lists,
+                    SizeClass(index),
+                    header as *mut FreeBlock,
+                    limit_of(index, stamp),
+                )
+            }
         })
     };
     // A depot hand-in is a slow path: where a forked child's helper

@@ -46,10 +46,12 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
     write!(out, "\"pid\":{},\"program\":", std::process::id())?;
     write_string(out, program_name())?;
     write!(out, ",\"backend\":\"{}\",", pool::backend().name())?;
-    write_settings(out)?;
+    // Read once: both groups show the same decay time.
+    let decay = pool::decay().to_c();
+    write_settings(out, decay)?;
     write_counter_groups(out, &totals)?;
     write_caps(out, &totals)?;
-    write_decay(out)?;
+    write_decay(out, decay)?;
     write_upstream(out, &totals)?;
     write_classes(out, &totals)?;
     out.write_char('}')
@@ -90,13 +92,13 @@ fn write_libzmq(out: &mut impl Write, totals: &Totals) -> fmt::Result {
 }
 
 /// `"settings"`: the caps, decay and statistics interval in force.
-fn write_settings(out: &mut impl Write) -> fmt::Result {
+fn write_settings(out: &mut impl Write, decay_ms: i64) -> fmt::Result {
     write!(
         out,
         "\"settings\":{{\"max_cached_bytes\":{},\"max_thread_cached_bytes\":{},\"decay_ms\":{}",
         pool::max_cached_bytes(),
         pool::max_thread_cached_bytes(),
-        pool::decay().to_c()
+        decay_ms
     )?;
     write!(out, ",\"stats_interval_ms\":{}}},", output::interval_ms())
 }
@@ -134,12 +136,11 @@ fn write_caps(out: &mut impl Write, totals: &Totals) -> fmt::Result {
 }
 
 /// `"decay"`: the decay time and what the passes gave back.
-fn write_decay(out: &mut impl Write) -> fmt::Result {
+fn write_decay(out: &mut impl Write, decay_ms: i64) -> fmt::Result {
     let (releases, blocks, bytes) = pool::decay::released();
     write!(
         out,
-        "\"decay\":{{\"decay_ms\":{},\"releases\":{releases},\"released_blocks\":{blocks},\"released_bytes\":{bytes}}},",
-        pool::decay().to_c()
+        "\"decay\":{{\"decay_ms\":{decay_ms},\"releases\":{releases},\"released_blocks\":{blocks},\"released_bytes\":{bytes}}},"
     )
 }
 

@@ -47,16 +47,19 @@ pub(crate) struct Object<'a> {
 /// (`dl_iterate_phdr`), or a list a test makes.
 pub(crate) trait ObjectList {
     /// Calls `each` on every object in list order until it returns true.
-    /// `each` runs while the loader holds its lock: it must not call into
-    /// the loader (no `dlopen`, `dlsym`, `dladdr`).
-    fn pass(&self, each: &mut dyn FnMut(&Object<'_>) -> bool);
+    ///
+    /// # Safety
+    /// `each` runs while the loader holds its lock and walks its list: it
+    /// must not call into the loader (no `dlopen`, `dlclose`, `dlsym`,
+    /// `dladdr`), which could change the list under the walk.
+    unsafe fn pass(&self, each: &mut dyn FnMut(&Object<'_>) -> bool);
 }
 
 /// The process's objects, through `dl_iterate_phdr`.
 struct Loaded;
 
 impl ObjectList for Loaded {
-    fn pass(&self, each: &mut dyn FnMut(&Object<'_>) -> bool) {
+    unsafe fn pass(&self, each: &mut dyn FnMut(&Object<'_>) -> bool) {
         unsafe extern "C" fn call(
             info: *mut libc::dl_phdr_info,
             size: usize,
@@ -102,7 +105,7 @@ impl ObjectList for Loaded {
         }
         let mut each = each;
         // SAFETY: the callback only reads the record and calls `each`, which
-        // (by this trait's contract) does not re-enter the loader; `each`
+        // does not re-enter the loader (this function's contract); `each`
         // outlives the call.
         unsafe {
             libc::dl_iterate_phdr(
@@ -115,11 +118,12 @@ impl ObjectList for Loaded {
 
 /// Objects the walk copies per pass (a pass holds the loader's lock, and
 /// `visit` may call the loader: it runs between passes, on copies).
-const BATCH_OBJECTS: usize = 64;
-/// Bytes of names a pass copies into the walk's own stack storage: twice
-/// PATH_MAX, more than any path the kernel opens. A longer name (none can
-/// be loaded from a file on Linux) gets storage mapped for it.
-const BATCH_NAME_BYTES: usize = 8192;
+const BATCH_OBJECTS: usize = 32;
+/// Bytes of names a pass copies into the walk's own stack storage
+/// (PATH_MAX: any path the kernel opens fits). A longer name gets storage
+/// mapped for it. With the entries, about 5 KiB of stack: the walk runs
+/// on the program's threads, whose stacks may be small.
+const BATCH_NAME_BYTES: usize = 4096;
 /// Times a walk starts over because the list changed between two of its
 /// passes, before it goes on by position (see [`for_each_object`]).
 const RESTARTS: u32 = 8;
@@ -275,7 +279,7 @@ fn walk(
         };
         let mut position = 0;
         let mut end = PassEnd::Done;
-        list.pass(&mut |object| {
+        let mut pass_over = |object: &Object<'_>| -> bool {
             if position == 0 {
                 match seen {
                     Some(counters) if counters != object.changes && restarts < RESTARTS => {
@@ -300,7 +304,10 @@ fn walk(
                 PassEnd::Full
             };
             true
-        });
+        };
+        // SAFETY: the closure only copies into the batch and updates local
+        // state: it never calls into the loader.
+        unsafe { list.pass(&mut pass_over) };
         if let PassEnd::Changed(counters) = end {
             seen = Some(counters);
             next = 0;
@@ -318,7 +325,8 @@ fn walk(
             PassEnd::Full | PassEnd::Changed(_) => {}
             PassEnd::Oversized(len) => match Mapped::new(len.max(2 * BATCH_NAME_BYTES)) {
                 Some(region) => mapped = Some(region),
-                // No memory for its name: the object is skipped, said once.
+                // No memory for its name: the object is skipped, and said so
+                // (on each walk that meets it).
                 None => {
                     crate::sys::log::to_stderr(format_args!(
                         "zmqpool: no memory to read the name of a loaded object ({len} bytes); it is not searched for libzmq"
@@ -376,7 +384,7 @@ mod tests {
     }
 
     impl ObjectList for FakeList {
-        fn pass(&self, each: &mut dyn FnMut(&Object<'_>) -> bool) {
+        unsafe fn pass(&self, each: &mut dyn FnMut(&Object<'_>) -> bool) {
             let pass = self.passes.get();
             self.passes.set(pass + 1);
             let mut changes = self.changes.get();
@@ -537,13 +545,24 @@ mod tests {
 
     #[test]
     fn the_real_walk_sees_each_loaded_object_the_loader_lists_once() {
-        let mut listed = Vec::new();
-        Loaded.pass(&mut |object| {
-            if !object.name.is_empty() && object.base != own_base() {
-                listed.push(object.name.to_owned());
-            }
-            false
-        });
+        let ours = own_base();
+        let mut names = Vec::with_capacity(4096);
+        // SAFETY: the closure only copies names into a vector with room
+        // for them all (no allocation, no loader call during the pass).
+        unsafe {
+            Loaded.pass(&mut |object| {
+                if !object.name.is_empty() && object.base != ours {
+                    names.push(object.name.as_ptr());
+                }
+                false
+            })
+        };
+        // The names stay valid: nothing is unloaded during the test.
+        // SAFETY: each a name the loader keeps for a loaded object.
+        let listed: Vec<_> = names
+            .iter()
+            .map(|&name| unsafe { CStr::from_ptr(name) }.to_owned())
+            .collect();
         let mut walked = Vec::new();
         for_each_object(|name, range| {
             assert!(range.0 < range.1);
