@@ -302,6 +302,8 @@ test-c: $(C_TESTS) $(BUILD)/rss_burst
 	ZMQPOOL_STATS_INTERVAL_MS=50 $(BUILD)/test_decay --idle 300 2>$(BUILD)/interval-stderr.jsonl
 	python3 c_tests/check_stats_json.py --lines $(BUILD)/interval-stderr.jsonl 3
 	scripts/check_rss.sh
+	@echo "--- default caps that follow the process's memory limits (prlimit and a cgroup, on a child)"
+	scripts/check_limits.sh $(BUILD)
 	$(BUILD)/test_passthrough
 	$(BUILD)/test_passthrough_432
 	$(BUILD)/test_ctor_ref

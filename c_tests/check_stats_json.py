@@ -5,7 +5,11 @@
                                       parses, every total is the sum of its
                                       parts, the numbers are the workload's
   check_stats_json.py --lines F N     an interval file: N objects or more
-  check_stats_json.py --exit-object F the object printed at exit"""
+  check_stats_json.py --exit-object F the object printed at exit
+  check_stats_json.py --memory F LIMIT BYTES DEPOT THREAD
+                                      the object printed at exit names the
+                                      limit LIMIT of BYTES, and the default
+                                      caps derived from it"""
 import json
 import sys
 
@@ -27,6 +31,26 @@ def check_lines(path, minimum):
         print(f"check_stats_json {path}: " + "; ".join(problems))
         sys.exit(1)
     print(f"check_stats_json {path}: {len(objects)} objects, counters monotonic")
+    sys.exit(0)
+
+
+def check_memory(path, limit, limit_bytes, depot, thread):
+    """A run under a limit the caller set: the statistics name it, and the
+    caps in force are the ones the README's rule derives from it."""
+    with open(path) as f:
+        stats = json.loads([line for line in f if line.strip()][-1])
+    expected = {
+        "memory.limit": (stats["memory"]["limit"], limit),
+        "memory.limit_bytes": (stats["memory"]["limit_bytes"], int(limit_bytes)),
+        "settings.max_cached_bytes": (stats["settings"]["max_cached_bytes"], int(depot)),
+        "caps.depot_bytes": (stats["caps"]["depot_bytes"], int(depot)),
+        "settings.max_thread_cached_bytes": (stats["settings"]["max_thread_cached_bytes"], int(thread)),
+    }
+    problems = [f"{key} {got!r}, expected {want!r}" for key, (got, want) in expected.items() if got != want]
+    if problems:
+        print(f"check_stats_json {path}: " + "; ".join(problems))
+        sys.exit(1)
+    print(f"check_stats_json {path}: {limit} {limit_bytes}: depot cap {depot}, thread cap {thread}")
     sys.exit(0)
 
 
@@ -53,6 +77,8 @@ if len(sys.argv) == 4 and sys.argv[1] == "--lines":
     check_lines(sys.argv[2], int(sys.argv[3]))
 if len(sys.argv) == 3 and sys.argv[1] == "--exit-object":
     check_exit_object(sys.argv[2])
+if len(sys.argv) == 7 and sys.argv[1] == "--memory":
+    check_memory(*sys.argv[2:])
 
 stats = json.loads(sys.stdin.read())
 totals, classes, upstream = stats["totals"], stats["classes"], stats["upstream"]
@@ -106,7 +132,11 @@ if not 495 * mid["size"] <= mid["peak_in_use_bytes"] <= 500 * mid["size"]:
 check("20000-byte class peak", big["peak_in_use_bytes"], 7 * big["size"])
 check("decay off", stats["settings"]["decay_ms"], 0)
 check("nothing decayed", stats["decay"]["released_blocks"], 0)
-for key in ("zmqpool", "backend", "settings", "caps", "decay", "passed_through", "program", "pid"):
+# The workload runs without a limit of its own: the machine's memory.
+if stats.get("memory", {}).get("limit") not in ("physical memory + swap", "cgroup v1 memory.limit_in_bytes",
+                                                "cgroup memory.max", "cgroup memory.high", "RLIMIT_AS", "RLIMIT_DATA"):
+    failures.append(f"memory.limit {stats.get('memory')}")
+for key in ("zmqpool", "backend", "settings", "caps", "memory", "decay", "passed_through", "program", "pid"):
     if key not in stats:
         failures.append(f"missing {key}")
 if failures:

@@ -364,7 +364,8 @@ size_t zmqpool_usable_size(const void *ptr);
 
 /**
  * Returns the calling thread's cached blocks and the shared depot's to the
- * upstream allocator.
+ * upstream allocator, after reading the process's memory limits again
+ * (the default caps follow them).
  */
 void zmqpool_trim(void);
 
@@ -442,15 +443,18 @@ int zmqpool_get_backend(void);
 /**
  * Sets the cap on bytes kept for reuse in the shared depot (also
  * `ZMQPOOL_MAX_CACHED_BYTES`; default 1 GiB while decay is on, since idle
- * blocks go back after the decay time anyway, and 64 MiB with decay off);
- * 0 keeps nothing beyond the thread caches.
+ * blocks go back after the decay time anyway, and 64 MiB with decay off,
+ * either at most a 32nd of a memory limit set on the process: README,
+ * "Memory limits"); 0 keeps nothing beyond the thread caches. Reads the
+ * process's memory limits again.
  */
 void zmqpool_set_max_cached_bytes(size_t bytes);
 
 /**
  * Sets the cap on bytes one thread keeps for reuse (also
- * `ZMQPOOL_MAX_THREAD_CACHED_BYTES`; default 4 MiB). Beyond it, freed
- * blocks go to the shared depot at once.
+ * `ZMQPOOL_MAX_THREAD_CACHED_BYTES`; default 4 MiB, or a 64th of a smaller
+ * memory budget, at least 256 KiB). Beyond it, freed blocks go to the
+ * shared depot at once. Reads the process's memory limits again.
  */
 void zmqpool_set_max_thread_cached_bytes(size_t bytes);
 

@@ -60,7 +60,8 @@ pub unsafe extern "C" fn zmqpool_usable_size(ptr: *const c_void) -> usize {
 }
 
 /// Returns the calling thread's cached blocks and the shared depot's to the
-/// upstream allocator.
+/// upstream allocator, after reading the process's memory limits again
+/// (the default caps follow them).
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_trim() {
     crate::pool::trim();

@@ -19,6 +19,7 @@ pub extern "C" fn zmqpool_set_decay_ms(ms: i64) -> c_int {
     let Some(decay) = Decay::from_c(ms) else {
         return fail(libc::EINVAL, -1);
     };
+    pool::refresh_limits();
     crate::background::set_decay(decay);
     0
 }
@@ -51,17 +52,22 @@ pub extern "C" fn zmqpool_get_backend() -> c_int {
 
 /// Sets the cap on bytes kept for reuse in the shared depot (also
 /// `ZMQPOOL_MAX_CACHED_BYTES`; default 1 GiB while decay is on, since idle
-/// blocks go back after the decay time anyway, and 64 MiB with decay off);
-/// 0 keeps nothing beyond the thread caches.
+/// blocks go back after the decay time anyway, and 64 MiB with decay off,
+/// either at most a 32nd of a memory limit set on the process: README,
+/// "Memory limits"); 0 keeps nothing beyond the thread caches. Reads the
+/// process's memory limits again.
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_set_max_cached_bytes(bytes: usize) {
+    pool::refresh_limits();
     pool::set_max_cached_bytes(bytes);
 }
 
 /// Sets the cap on bytes one thread keeps for reuse (also
-/// `ZMQPOOL_MAX_THREAD_CACHED_BYTES`; default 4 MiB). Beyond it, freed
-/// blocks go to the shared depot at once.
+/// `ZMQPOOL_MAX_THREAD_CACHED_BYTES`; default 4 MiB, or a 64th of a smaller
+/// memory budget, at least 256 KiB). Beyond it, freed blocks go to the
+/// shared depot at once. Reads the process's memory limits again.
 #[unsafe(no_mangle)]
 pub extern "C" fn zmqpool_set_max_thread_cached_bytes(bytes: usize) {
+    pool::refresh_limits();
     pool::set_max_thread_cached_bytes(bytes);
 }

@@ -1,27 +1,87 @@
 //! The bounds on what the pool keeps, and for how long: the per-thread
 //! cap, the depot's cap, and the decay time. Each is a standalone setting
-//! read with Relaxed loads on the paths that enforce it; the depot's
-//! default follows whether the decay helper runs (the layer above says so
-//! through [`set_helper_running`]).
+//! read with Relaxed loads on the paths that enforce it. The caps' defaults
+//! follow the process's memory budget (`limits.rs`: its resource limits,
+//! its control group's, the machine's memory; [`default_caps`] is the
+//! rule), and the depot's also whether the decay helper runs (the layer
+//! above says so through [`set_helper_running`]).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use super::limits::backable_memory;
+use super::limits::{budget, process_limited};
 
-/// The default per-thread bound on cached bytes.
+/// The per-thread bound's default where memory is plentiful.
 pub(crate) const DEFAULT_THREAD_CACHE_CAP: u64 = 4 << 20;
+/// The smallest default per-thread bound, however small the budget.
+const MIN_THREAD_CACHE_CAP: u64 = 256 << 10;
 
 /// A thread holding more than this across all classes hands the list it
 /// frees into to the depot at once, whatever its length. Frees never take
 /// a thread past it; a batch taken from the depot to serve allocations
-/// may, until it is used up.
+/// may, until it is used up. The value in force: the user's, or the
+/// default for the budget.
 static THREAD_CACHE_CAP: AtomicU64 = AtomicU64::new(DEFAULT_THREAD_CACHE_CAP);
+/// The per-thread bound the user set, or AUTO_THREAD (the default).
+static USER_THREAD_CACHE_CAP: AtomicU64 = AtomicU64::new(AUTO_THREAD);
+const AUTO_THREAD: u64 = u64::MAX;
 
 /// Sets the per-thread bound on cached bytes (0: each freed block goes to
 /// the depot at once, a batch of one).
 pub fn set_max_thread_cached_bytes(cap: usize) {
-    // Relaxed: a standalone setting.
-    THREAD_CACHE_CAP.store(cap as u64, Ordering::Relaxed);
+    let cap = (cap as u64).min(AUTO_THREAD - 1);
+    // Relaxed: standalone settings.
+    USER_THREAD_CACHE_CAP.store(cap, Ordering::Relaxed);
+    THREAD_CACHE_CAP.store(cap, Ordering::Relaxed);
+}
+
+/// The default caps for a memory budget of `budget` bytes, which a limit
+/// set on the process (`process_limited`) or the machine's memory sets.
+///
+/// - The depot: while decay runs, [`DEFAULT_MAX_CACHED_BYTES`]; without
+///   decay, [`DEFAULT_MAX_CACHED_BYTES_NO_DECAY`]. Under a limit set on the
+///   process, at most a 32nd of it: what the depot holds is memory the
+///   rest of the program cannot have until decay returns it, and a burst
+///   should leave at most 3% of the limit taken (a JVM's default heap is a
+///   quarter of a container's limit, Go's automemlimit 90%: both bound the
+///   program's own heap; this bounds a cache beside it). On a machine
+///   without a limit, at most an eighth of memory plus swap (and never
+///   below the no-decay default).
+/// - A thread: [`DEFAULT_THREAD_CACHE_CAP`], or a 64th of the budget when
+///   that is less, never below 256 KiB (a thread cap is paid once per
+///   thread that frees messages).
+pub(crate) fn default_caps(budget: usize, process_limited: bool) -> DefaultCaps {
+    let depot_share = if process_limited {
+        budget / 32
+    } else {
+        (budget / 8).max(DEFAULT_MAX_CACHED_BYTES_NO_DECAY)
+    };
+    DefaultCaps {
+        depot_decaying: DEFAULT_MAX_CACHED_BYTES.min(depot_share),
+        depot_not_decaying: DEFAULT_MAX_CACHED_BYTES_NO_DECAY.min(depot_share),
+        thread: DEFAULT_THREAD_CACHE_CAP.min(((budget / 64) as u64).max(MIN_THREAD_CACHE_CAP)),
+    }
+}
+
+/// The caps [`default_caps`] gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DefaultCaps {
+    pub(crate) depot_decaying: usize,
+    pub(crate) depot_not_decaying: usize,
+    pub(crate) thread: u64,
+}
+
+/// The defaults for the budget as measured last.
+fn defaults() -> DefaultCaps {
+    default_caps(budget(), process_limited())
+}
+
+/// Makes the per-thread bound's default follow the budget as measured last
+/// (a bound the user set stays). The depot's default is derived when read.
+pub(crate) fn follow_budget() {
+    // Relaxed: standalone settings.
+    if USER_THREAD_CACHE_CAP.load(Ordering::Relaxed) == AUTO_THREAD {
+        THREAD_CACHE_CAP.store(defaults().thread, Ordering::Relaxed);
+    }
 }
 
 /// The per-thread bound on cached bytes.
@@ -35,8 +95,8 @@ pub(crate) fn thread_cache_cap() -> u64 {
     THREAD_CACHE_CAP.load(Ordering::Relaxed)
 }
 
-/// The depot's default cap while decay is on (and at most an eighth of
-/// physical memory plus swap): idle blocks go back upstream after the
+/// The depot's default cap while decay is on (less for a small budget:
+/// [`default_caps`]): idle blocks go back upstream after the
 /// decay time whatever the cap, so the cap only bounds what a busy process
 /// keeps for reuse, and it must hold a busy process's working set. A pipe
 /// of libzmq's default depth (1,000 messages each way) of 256 KiB messages
@@ -61,10 +121,9 @@ pub(crate) fn set_max_cached_bytes(cap: usize) {
     MAX_CACHED_BYTES.store(if cap == AUTO { AUTO - 1 } else { cap }, Ordering::Relaxed);
 }
 
-/// The cap on bytes held in the depot: as set, or by default
-/// `DEFAULT_MAX_CACHED_BYTES` (at most an eighth of memory plus swap)
-/// while decay is on and its helper runs, `DEFAULT_MAX_CACHED_BYTES_NO_DECAY`
-/// otherwise (decay off, or no helper thread could start).
+/// The cap on bytes held in the depot: as set, or by default the budget's
+/// (`default_caps`): its decaying value while decay is on and its helper
+/// runs, the other otherwise (decay off, or no helper thread could start).
 pub fn max_cached_bytes() -> usize {
     cap_if(decay_ms().is_some() && helper_running())
 }
@@ -78,10 +137,8 @@ pub fn planned_max_cached_bytes() -> usize {
 fn cap_if(decaying: bool) -> usize {
     // Relaxed: a standalone setting.
     match MAX_CACHED_BYTES.load(Ordering::Relaxed) {
-        AUTO if decaying => DEFAULT_MAX_CACHED_BYTES
-            .min(backable_memory() / 8)
-            .max(DEFAULT_MAX_CACHED_BYTES_NO_DECAY),
-        AUTO => DEFAULT_MAX_CACHED_BYTES_NO_DECAY,
+        AUTO if decaying => defaults().depot_decaying,
+        AUTO => defaults().depot_not_decaying,
         cap => cap,
     }
 }
@@ -217,7 +274,35 @@ mod tests {
 
     /// The defaults are declared here once; the README's settings table and
     /// the C header (from `ffi/settings.rs`) state them for users, and must
-    /// state these.
+    /// state these (and the README's worked figures, the rule's results).
+    /// The README's worked figures are what the rule gives.
+    #[test]
+    fn the_rule_gives_the_readme_figures() {
+        let readme = read("README.md");
+        let cases: [(&str, usize, bool); 4] = [
+            ("on a 24 GiB machine, no limit", 24 << 30, false),
+            ("under `ulimit -v 2G`", 2 << 30, true),
+            ("in a 512 MiB container (`memory.max`)", 512 << 20, true),
+            ("in a 128 MiB container", 128 << 20, true),
+        ];
+        for (case, budget, limited) in cases {
+            let caps = default_caps(budget, limited);
+            let row = format!(
+                "| {case} | {} / {} | {} |",
+                human(caps.depot_decaying as u64),
+                human(caps.depot_not_decaying as u64),
+                human(caps.thread)
+            );
+            assert!(readme.contains(&row), "README lacks the row {row:?}");
+        }
+        // The floor and the machine case's share.
+        assert_eq!(default_caps(4 << 20, true).thread, MIN_THREAD_CACHE_CAP);
+        assert_eq!(
+            default_caps(1 << 30, false).depot_decaying,
+            DEFAULT_MAX_CACHED_BYTES_NO_DECAY.max((1 << 30) / 8)
+        );
+    }
+
     #[test]
     fn the_user_documentation_states_the_defaults_declared_here() {
         let on = human(DEFAULT_MAX_CACHED_BYTES as u64);
@@ -237,13 +322,13 @@ mod tests {
                 && cached.contains(&format!("{off} with decay off")),
             "{cached}"
         );
-        assert!(row("ZMQPOOL_MAX_THREAD_CACHED_BYTES").contains(&format!("| {thread} |")));
+        assert!(row("ZMQPOOL_MAX_THREAD_CACHED_BYTES").contains(&format!("| {thread}; ")));
         assert!(row("ZMQPOOL_DECAY_MS").contains(&format!("| {DEFAULT_DECAY_MS} |")));
         let header = read("include/zmqpool.h").replace("\n *", "");
         for stated in [
             format!("default {on} while decay is on"),
             format!("and {off} with decay off"),
-            format!("default {thread})"),
+            format!("default {thread}, or a 64th"),
             format!("default {DEFAULT_DECAY_MS})"),
         ] {
             assert!(

@@ -1,43 +1,91 @@
-//! What memory this machine can back: requests beyond it fail at once.
+//! What memory this process may use (its budget): the tightest of its
+//! resource limits, its control group's limits and the machine's memory
+//! plus swap (`sys::memory`), read at load and again on request
+//! ([`measure`]: `zmqpool_trim()` and the setters call it). Requests beyond
+//! the budget fail at once; the default caps follow it (`caps.rs`).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
-/// The largest request memory could ever back: physical memory plus swap,
-/// read at load. Larger ones fail at once (ENOMEM), as glibc's `malloc` does
-/// under Linux's default overcommit heuristic, instead of reserving address
-/// space that can never be filled (mimalloc maps without a reservation, so
-/// it would hand out a terabyte and fail only when it is touched).
-static BACKABLE: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
+use crate::sys::memory::{read_limits, Source};
 
-/// Reads physical memory and swap ([`BACKABLE`]).
-pub(crate) fn measure_backable_memory() {
-    let mut info = core::mem::MaybeUninit::<libc::sysinfo>::zeroed();
-    // SAFETY: sysinfo only writes the struct it is given, which is ours.
-    if unsafe { libc::sysinfo(info.as_mut_ptr()) } != 0 {
-        return;
-    }
-    // SAFETY: zero-initialised and filled by sysinfo (which succeeded);
-    // every field is an integer, valid whatever its value.
-    let info = unsafe { info.assume_init() };
-    let unit = u64::from(info.mem_unit.max(1));
-    // The fields are c_ulong: u64 on the 64-bit Linux targets built.
-    let bytes = info
-        .totalram
-        .saturating_add(info.totalswap)
-        .saturating_mul(unit);
-    if bytes > 0 {
-        // Relaxed: a standalone setting, written once at load.
-        BACKABLE.store(bytes.min(isize::MAX as u64) as usize, Ordering::Relaxed);
+/// The budget in bytes (no limit known: isize::MAX).
+static BUDGET: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
+/// What sets the budget: an index into SOURCES plus one (0: nothing known).
+static SOURCE: AtomicU8 = AtomicU8::new(0);
+
+const SOURCES: [Source; 6] = [
+    Source::Machine,
+    Source::AddressSpace,
+    Source::Data,
+    Source::CgroupMax,
+    Source::CgroupHigh,
+    Source::CgroupV1,
+];
+
+/// Reads the process's limits and sets the budget from them (allocates
+/// nothing: safe at load).
+pub(crate) fn measure() {
+    let limits = read_limits();
+    // Relaxed: standalone values; a reader that sees an older budget for a
+    // moment derives the caps it had a moment ago.
+    match limits.tightest() {
+        Some((bytes, source)) => {
+            BUDGET.store(bytes.min(isize::MAX as u64) as usize, Ordering::Relaxed);
+            let index = SOURCES.iter().position(|&s| s == source).unwrap_or(0);
+            SOURCE.store(index as u8 + 1, Ordering::Relaxed);
+        }
+        None => {
+            BUDGET.store(isize::MAX as usize, Ordering::Relaxed);
+            SOURCE.store(0, Ordering::Relaxed);
+        }
     }
 }
 
-/// Physical memory plus swap, as read at load.
-pub(crate) fn backable_memory() -> usize {
-    // Relaxed: as above.
-    BACKABLE.load(Ordering::Relaxed)
+/// The memory this process may use, in bytes.
+pub(crate) fn budget() -> usize {
+    // Relaxed: as in measure().
+    BUDGET.load(Ordering::Relaxed)
 }
 
-/// True for requests no memory of this machine could back.
+/// The budget and what sets it, by name (None: no limit was found).
+pub fn memory_limit() -> Option<(usize, &'static str)> {
+    // Relaxed: as in measure().
+    match SOURCE.load(Ordering::Relaxed) {
+        0 => None,
+        index => Some((budget(), SOURCES[index as usize - 1].name())),
+    }
+}
+
+/// True when the budget is a limit set on this process (a resource limit
+/// or its control group's), not the machine's memory: then what the pool
+/// holds is memory the rest of the program cannot have.
+pub(crate) fn process_limited() -> bool {
+    // Relaxed: as in measure().
+    !matches!(SOURCE.load(Ordering::Relaxed), 0 | 1)
+}
+
+/// True for requests the budget could never back. They fail at once
+/// (ENOMEM), as glibc's `malloc` does for more than memory plus swap under
+/// Linux's default overcommit heuristic, instead of reserving address space
+/// that can never be filled (mimalloc maps without a reservation, so it
+/// would hand out a terabyte and fail only when it is touched).
 pub(crate) fn beyond_memory(size: usize) -> bool {
-    size > backable_memory()
+    size > budget()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sources_table_names_every_limit_once() {
+        for (index, source) in SOURCES.iter().enumerate() {
+            assert_eq!(SOURCES.iter().position(|s| s == source), Some(index));
+        }
+        assert_eq!(
+            SOURCES[0],
+            Source::Machine,
+            "process_limited() reads index 1 as the machine"
+        );
+    }
 }

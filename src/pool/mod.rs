@@ -76,6 +76,7 @@ pub use caps::{
 pub(crate) use caps::{decay_seqcst, set_helper_running};
 pub(crate) use counters::{EventSlot, EVENT_SLOTS};
 pub use depot::set_max_cached_bytes;
+pub use limits::memory_limit;
 
 /// mimalloc options (`mi_option_e` indices in the vendored mimalloc;
 /// `c_src/mimalloc_fork.c` checks them against its header at build time).
@@ -126,7 +127,15 @@ pub(crate) fn init() {
     unsafe { upstream::mi_process_init() };
     thread_exit::init();
     fork::install();
-    limits::measure_backable_memory();
+    refresh_limits();
+}
+
+/// Reads the process's memory limits again and makes the default caps
+/// follow them (at load; `trim` and the setters call it too: a limit can
+/// change while the process runs, `prlimit` or a container resized).
+pub fn refresh_limits() {
+    limits::measure();
+    caps::follow_budget();
 }
 
 /// Sets the decay time; turned off, the depot's default cap falls back to
@@ -162,6 +171,7 @@ pub(crate) fn collect_upstream() {
 /// thread's that is not inside a cache operation right now (needs
 /// membarrier), and the depot's; then mimalloc's free pages.
 pub fn trim() {
+    refresh_limits();
     thread_cache::flush_current_thread();
     for record in record::records() {
         reclaim::reclaim(record, |lists| thread_cache::flush(record, lists));

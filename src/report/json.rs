@@ -15,6 +15,7 @@
 //!  "messages":{"pooled":..,"inline":..,"user_data":..,"sends":..,"libzmq_made":..},
 //!  "passed_through":{"layout":..,"no_msg_send":..,"without_libzmq":..},
 //!  "caps":{"depot_bytes":..,"depot_hits":..,"thread_bytes":..,"thread_hits":..},
+//!  "memory":{"limit":"cgroup memory.max","limit_bytes":..},
 //!  "decay":{"decay_ms":..,"releases":..,"released_blocks":..,"released_bytes":..},
 //!  "upstream":{"allocations":..,"frees":..,"foreign_frees":..,"bytes_in_use":..},
 //!  "classes":[{"size":80,"allocations":..,"frees":..,"cross_thread_frees":..,
@@ -51,6 +52,7 @@ pub fn write_json(out: &mut impl Write) -> fmt::Result {
     write_settings(out, decay)?;
     write_counter_groups(out, &totals)?;
     write_caps(out, &totals)?;
+    write_memory(out)?;
     write_decay(out, decay)?;
     write_upstream(out, &totals)?;
     write_classes(out, &totals)?;
@@ -133,6 +135,19 @@ fn write_caps(out: &mut impl Write, totals: &Totals) -> fmt::Result {
         pool::max_thread_cached_bytes(),
         totals.thread_cap_hits
     )
+}
+
+/// `"memory"`: the budget the default caps follow and what sets it.
+fn write_memory(out: &mut impl Write) -> fmt::Result {
+    match pool::memory_limit() {
+        Some((bytes, limit)) => {
+            write!(
+                out,
+                "\"memory\":{{\"limit\":\"{limit}\",\"limit_bytes\":{bytes}}},"
+            )
+        }
+        None => out.write_str("\"memory\":{\"limit\":null,\"limit_bytes\":null},"),
+    }
 }
 
 /// `"decay"`: the decay time and what the passes gave back.

@@ -18,6 +18,12 @@ pub(crate) fn loaded() {
         pool::max_thread_cached_bytes(),
         pool::decay(),
     ));
+    match pool::memory_limit() {
+        Some((bytes, limit)) => to_stderr(format_args!(
+            "zmqpool: memory budget {bytes} bytes ({limit}); the default caps follow it"
+        )),
+        None => to_stderr(format_args!("zmqpool: no memory limit found")),
+    }
 }
 
 /// Prints what the load-time libzmq check found (ZMQPOOL_VERBOSE=1).

@@ -9,6 +9,8 @@
 //!   the fork handlers must hold across `fork()`.
 //! - [`loader`]: the dynamic loader: which object holds an address, and a
 //!   walk over every loaded object that allocates nothing.
+//! - [`memory`]: the memory the process may use: resource limits, its
+//!   control group's limits, physical memory.
 //! - [`thread`]: the calling thread's identity (its thread pointer) and
 //!   the membarrier system call.
 
@@ -16,4 +18,5 @@ pub(crate) mod errno;
 pub(crate) mod loader;
 pub(crate) mod lock;
 pub(crate) mod log;
+pub(crate) mod memory;
 pub(crate) mod thread;

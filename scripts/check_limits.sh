@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The default caps follow the process's memory limits (README, "Memory
+# limits"): each limit is set on a child only (prlimit, or a memory cgroup
+# made for it by scripts/cgroup_run.sh), and the statistics it prints at
+# exit must name the limit and show the caps the rule derives from it.
+#
+#   check_limits.sh BUILD_DIR
+set -euo pipefail
+build=$1
+here=$(dirname "$0")
+probe=("$build/test_decay" --print-decay)
+pass=0
+
+check() { # NAME EXPECT-LIMIT EXPECT-BYTES DEPOT THREAD -- COMMAND...
+  local name=$1 limit=$2 bytes=$3 depot=$4 thread=$5; shift 6
+  ZMQPOOL_SHOW_STATS=json "$@" 2>"$build/limits-$name.json" >/dev/null
+  python3 "$here/../c_tests/check_stats_json.py" --memory "$build/limits-$name.json" "$limit" "$bytes" "$depot" "$thread"
+  pass=$((pass + 1))
+}
+
+check as-1g RLIMIT_AS 1073741824 33554432 4194304 -- prlimit --as=1073741824 "${probe[@]}"
+check as-200m RLIMIT_AS 209715200 6553600 3276800 -- prlimit --as=209715200 "${probe[@]}"
+check data-1g RLIMIT_DATA 1073741824 33554432 4194304 -- prlimit --data=1073741824 "${probe[@]}"
+# A cap the user set holds as set.
+check as-set RLIMIT_AS 1073741824 5242880 4194304 -- env ZMQPOOL_MAX_CACHED_BYTES=5M prlimit --as=1073741824 "${probe[@]}"
+
+# A 256 MiB memory cgroup of the child's own (v1 names its limit
+# memory.limit_in_bytes, v2 memory.max).
+status=0
+ZMQPOOL_SHOW_STATS=json "$here/cgroup_run.sh" 268435456 "${probe[@]}" 2>"$build/limits-cgroup.json" >/dev/null || status=$?
+if [ "$status" -eq 77 ]; then
+  grep "skipped" "$build/limits-cgroup.json" >&2
+  echo "check_limits: $pass passed, 0 failed, 1 skipped"
+  exit 0
+fi
+[ "$status" -eq 0 ] || { cat "$build/limits-cgroup.json" >&2; exit 1; }
+if grep -q "(v1)" "$build/limits-cgroup.json"; then name="cgroup v1 memory.limit_in_bytes"; else name="cgroup memory.max"; fi
+python3 "$here/../c_tests/check_stats_json.py" --memory "$build/limits-cgroup.json" "$name" 268435456 8388608 4194304
+pass=$((pass + 1))
+echo "check_limits: $pass passed, 0 failed"
