@@ -111,7 +111,7 @@ test-rust:
 C_TESTS := $(BUILD)/test_decay $(BUILD)/stats_workload $(BUILD)/test_threads $(BUILD)/test_fork_malloc $(BUILD)/test_oom $(BUILD)/test_unload $(BUILD)/test_send_ref $(BUILD)/test_send_linked $(BUILD)/test_cppzmq_ref $(BUILD)/test_cppzmq_linked $(BUILD)/test_czmq_ref $(BUILD)/test_czmq_linked \
 	$(BUILD)/test_ctor_ref $(BUILD)/test_ctor_linked $(BUILD)/test_zmtp $(BUILD)/test_malloc $(BUILD)/test_soak_ref $(BUILD)/test_soak_linked $(BUILD)/test_local_scope $(BUILD)/test_two_libzmq $(BUILD)/test_two_at_load $(BUILD)/bundled/libzmq-bundled.so $(BUILD)/test_passthrough $(BUILD)/test_passthrough_432 $(BUILD)/test_sockets_ref $(BUILD)/test_sockets_linked $(BUILD)/test_dlopen $(BUILD)/test_pool $(BUILD)/test_msg_ref $(BUILD)/test_msg_linked $(BUILD)/test_layout \
 	$(BUILD)/test_header_c $(BUILD)/test_header_cpp $(BUILD)/test_header_alone \
-	$(BUILD)/test_exit_ref $(BUILD)/test_exit_linked $(BUILD)/test_many_objects_linked $(BUILD)/test_many_objects_plain $(BUILD)/many/object-40.so
+	$(BUILD)/test_exit_ref $(BUILD)/test_exit_linked $(BUILD)/test_rlimit_ref $(BUILD)/test_bursts_ref $(BUILD)/test_many_objects_linked $(BUILD)/test_many_objects_plain $(BUILD)/many/object-40.so
 
 # What every test that checks for zmqpool includes (defined before any rule
 # uses it: prerequisites are expanded when the rule is read).
@@ -247,6 +247,14 @@ $(BUILD)/test_two_at_load: c_tests/test_local_scope.c c_tests/harness.h $(HEADER
 	$(CC) $(TEST_CFLAGS) -std=gnu99 -DWITH_GLOBAL_LIBZMQ -o $@ c_tests/test_local_scope.c -L$(RELEASE) -Wl,-rpath,$(abspath $(RELEASE)) \
 	  -lzmqpool $(ZMQ_LIBS) -Wl,--no-as-needed $(abspath $(BUILD)/bundled/libzmq-bundled.so) -Wl,-rpath,$(abspath $(BUILD)/bundled) -ldl
 
+# Memory freed under RLIMIT_AS comes back (libzmq alone: the control).
+$(BUILD)/test_rlimit_ref: c_tests/test_rlimit.c $(PROBE) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
+
+# Bursts in a small memory cgroup (scripts/check_limits.sh runs it there).
+$(BUILD)/test_bursts_ref: c_tests/test_bursts.c $(PROBE) | $(BUILD)
+	$(CC) $(TEST_CFLAGS) -std=gnu99 -o $@ $< $(ZMQ_LIBS) -lpthread -ldl
+
 # The bundled copy found after K = 0..40 other objects, linked or preloaded;
 # once under a directory path of over 300 bytes.
 MANY_OBJECTS := 40
@@ -303,7 +311,20 @@ test-c: $(C_TESTS) $(BUILD)/rss_burst
 	python3 c_tests/check_stats_json.py --lines $(BUILD)/interval-stderr.jsonl 3
 	scripts/check_rss.sh
 	@echo "--- default caps that follow the process's memory limits (prlimit and a cgroup, on a child)"
-	scripts/check_limits.sh $(BUILD)
+	scripts/check_limits.sh $(BUILD) $(abspath $(LIB_SO)) $(abspath $(LIB_MALLOC))
+	$(BUILD)/test_rlimit_ref
+	$(PRELOAD) $(BUILD)/test_rlimit_ref
+	$(PRELOAD_M) $(BUILD)/test_rlimit_ref
+	@# Decay off and caps that hold the whole burst: only the malloc variant's
+	@# give-back on a failed malloc makes room (libzmqpool.so must fail: glibc's
+	@# malloc cannot ask the pool for it).
+	ZMQPOOL_DECAY_MS=0 ZMQPOOL_MAX_CACHED_BYTES=4G ZMQPOOL_MAX_THREAD_CACHED_BYTES=4G TEST_RLIMIT_SIZE=262144 \
+	  $(PRELOAD_M) $(BUILD)/test_rlimit_ref
+	@! ZMQPOOL_DECAY_MS=0 ZMQPOOL_MAX_CACHED_BYTES=4G ZMQPOOL_MAX_THREAD_CACHED_BYTES=4G TEST_RLIMIT_SIZE=262144 \
+	  $(PRELOAD) $(BUILD)/test_rlimit_ref >/dev/null 2>&1 || { echo "the pool held the burst, yet glibc's malloc found room"; exit 1; }
+	@# The same after the program's own zmqpool_trim(): address space comes back.
+	ZMQPOOL_DECAY_MS=0 ZMQPOOL_MAX_CACHED_BYTES=4G ZMQPOOL_MAX_THREAD_CACHED_BYTES=4G TEST_RLIMIT_SIZE=262144 TEST_RLIMIT_TRIM=1 \
+	  $(PRELOAD) $(BUILD)/test_rlimit_ref
 	$(BUILD)/test_passthrough
 	$(BUILD)/test_passthrough_432
 	$(BUILD)/test_ctor_ref

@@ -26,6 +26,8 @@ _Static_assert (mi_option_arena_eager_commit == 4,
                 "MI_OPTION_ARENA_EAGER_COMMIT in src/pool/mod.rs");
 _Static_assert (mi_option_arena_reserve == 23,
                 "MI_OPTION_ARENA_RESERVE in src/pool/mod.rs");
+_Static_assert (mi_option_disallow_arena_alloc == 26,
+                "MI_OPTION_DISALLOW_ARENA_ALLOC in src/pool/mod.rs");
 
 static mi_lock_t *fork_locks[5];
 
@@ -74,4 +76,13 @@ int zmqpool_mimalloc_fork_locks_held (void)
             held++;
     }
     return held;
+}
+
+/* The address space mimalloc holds (reserved from the OS, used or not),
+ * for zmqpool's statistics: the subprocess's own "reserved" count, which
+ * mimalloc keeps in every build (OS statistics are always on). */
+long long zmqpool_mimalloc_reserved_bytes (void)
+{
+    return (long long) __atomic_load_n (&_mi_subproc ()->stats.reserved.current,
+                                        __ATOMIC_RELAXED);
 }

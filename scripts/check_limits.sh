@@ -2,11 +2,16 @@
 # The default caps follow the process's memory limits (README, "Memory
 # limits"): each limit is set on a child only (prlimit, or a memory cgroup
 # made for it by scripts/cgroup_run.sh), and the statistics it prints at
-# exit must name the limit and show the caps the rule derives from it.
+# exit must name the limit and show the caps the rule derives from it. In
+# a 256 MiB cgroup, 8 bursts of 96 MiB in flight (c_tests/test_bursts.c)
+# complete under both libraries; with the depot's cap set to 1 GiB by hand
+# (the control) the OOM killer ends the same program.
 #
-#   check_limits.sh BUILD_DIR
+#   check_limits.sh BUILD_DIR LIBZMQPOOL LIBZMQPOOL_MALLOC
 set -euo pipefail
 build=$1
+lib=$2
+lib_malloc=$3
 here=$(dirname "$0")
 probe=("$build/test_decay" --print-decay)
 pass=0
@@ -37,4 +42,21 @@ fi
 if grep -q "(v1)" "$build/limits-cgroup.json"; then name="cgroup v1 memory.limit_in_bytes"; else name="cgroup memory.max"; fi
 python3 "$here/../c_tests/check_stats_json.py" --memory "$build/limits-cgroup.json" "$name" 268435456 8388608 4194304
 pass=$((pass + 1))
+
+bursts() { # EXPECT(pass|killed) ENV... : test_bursts in a 256 MiB group
+  local expect=$1 status=0; shift
+  "$here/cgroup_run.sh" 268435456 env "$@" "$build/test_bursts_ref" >"$build/bursts.txt" 2>&1 || status=$?
+  case "$expect:$status" in
+    pass:0 | killed:137)
+      echo "ok: bursts in 256 MiB, $*: $(tail -1 "$build/bursts.txt")"
+      pass=$((pass + 1)) ;;
+    *)
+      cat "$build/bursts.txt" >&2
+      echo "check_limits: bursts with $*: expected $expect, got exit $status"
+      exit 1 ;;
+  esac
+}
+bursts pass ZMQPOOL_TEST_EXPECT=1 LD_PRELOAD="$lib"
+bursts pass ZMQPOOL_TEST_EXPECT=1 LD_PRELOAD="$lib_malloc"
+bursts killed ZMQPOOL_MAX_CACHED_BYTES=1G LD_PRELOAD="$lib"
 echo "check_limits: $pass passed, 0 failed"

@@ -106,6 +106,7 @@ extern "C" fn on_load() {
     pool::configure_upstream(pool::UpstreamOptions {
         eager_commit_set: settings.mimalloc_eager_commit_set,
         arena_reserve_set: settings.mimalloc_arena_reserve_set,
+        disallow_arena_alloc_set: settings.mimalloc_disallow_arena_alloc_set,
     });
     // The libzmq search and layout check matter to the C exports only; a
     // Rust program without them looks libzmq up lazily, if ever.

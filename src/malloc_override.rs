@@ -8,6 +8,11 @@
 //! message path (through zmqpool's pool). These are the functions glibc's
 //! manual lists for replacing malloc; each forwards to mimalloc's
 //! POSIX-exact counterpart (errno ENOMEM/EINVAL as glibc sets them).
+//!
+//! An allocation that fails is tried once more after the pool gave back
+//! what it holds (idle threads' lists, the depot, mimalloc's free pages):
+//! memory the program freed, into the pool or to `free`, is memory anything
+//! in the process can have again, a thread stack or a libzmq context.
 
 use core::ffi::{c_int, c_void};
 
@@ -35,6 +40,18 @@ fn or_enomem(p: *mut c_void, requested: bool) -> *mut c_void {
     p
 }
 
+/// Runs `allocate`; when it fails for a request of `bytes` (None: nothing
+/// was asked, or count * size overflowed) that the process's memory could
+/// back, the pool gives back what it holds and `allocate` runs once more.
+#[inline(always)]
+fn or_give_back(bytes: Option<usize>, allocate: impl Fn() -> *mut c_void) -> *mut c_void {
+    let p = allocate();
+    match bytes {
+        Some(bytes) if p.is_null() && bytes != 0 && crate::pool::give_back_for(bytes) => allocate(),
+        _ => p,
+    }
+}
+
 /// `malloc`: mimalloc's, NULL with ENOMEM on failure.
 ///
 /// # Safety
@@ -42,7 +59,8 @@ fn or_enomem(p: *mut c_void, requested: bool) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
     // SAFETY: mi_malloc has the C malloc contract.
-    or_enomem(unsafe { mi_malloc(size) }, size != 0)
+    let p = or_give_back(Some(size), || unsafe { mi_malloc(size) });
+    or_enomem(p, size != 0)
 }
 
 /// `calloc`: zeroed, NULL with ENOMEM on failure or overflow.
@@ -52,7 +70,10 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     // SAFETY: mi_calloc has the C calloc contract (overflow checked).
-    or_enomem(unsafe { mi_calloc(count, size) }, count != 0 && size != 0)
+    let p = or_give_back(count.checked_mul(size), || unsafe {
+        mi_calloc(count, size)
+    });
+    or_enomem(p, count != 0 && size != 0)
 }
 
 /// `realloc`.
@@ -62,8 +83,10 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: `p` is NULL or a live block of this allocator (this function's
-    // contract), which is what mi_realloc takes.
-    or_enomem(unsafe { mi_realloc(p, size) }, size != 0)
+    // contract), which is what mi_realloc takes; a failed mi_realloc leaves
+    // `p` as it was, so it may be tried again.
+    let q = or_give_back(Some(size), || unsafe { mi_realloc(p, size) });
+    or_enomem(q, size != 0)
 }
 
 /// `reallocarray`: realloc with an overflow-checked count * size.
@@ -72,12 +95,13 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// As for [`realloc`].
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, count: usize, size: usize) -> *mut c_void {
-    // SAFETY: as in realloc: `p` is NULL or a live block of this allocator;
-    // mi_reallocarray checks count * size for overflow.
-    or_enomem(
-        unsafe { mi_reallocarray(p, count, size) },
-        count != 0 && size != 0,
-    )
+    // SAFETY: as in realloc: `p` is NULL or a live block of this allocator,
+    // left as it was by a failure; mi_reallocarray checks count * size for
+    // overflow.
+    let q = or_give_back(count.checked_mul(size), || unsafe {
+        mi_reallocarray(p, count, size)
+    });
+    or_enomem(q, count != 0 && size != 0)
 }
 
 /// `free`.
@@ -114,7 +138,12 @@ pub unsafe extern "C" fn posix_memalign(
 ) -> c_int {
     // SAFETY: `out` is writable (this function's contract); mi_posix_memalign
     // checks the alignment and writes `out` only on success.
-    unsafe { mi_posix_memalign(out, alignment, size) }
+    let status = unsafe { mi_posix_memalign(out, alignment, size) };
+    if status == libc::ENOMEM && size != 0 && crate::pool::give_back_for(size) {
+        // SAFETY: as above.
+        return unsafe { mi_posix_memalign(out, alignment, size) };
+    }
+    status
 }
 
 /// `aligned_alloc`.
@@ -124,10 +153,10 @@ pub unsafe extern "C" fn posix_memalign(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_void {
     // SAFETY: the C11 contract, checked by mimalloc.
-    or_enomem(
-        unsafe { mi_aligned_alloc(alignment, size) },
-        size != 0 && alignment.is_power_of_two(),
-    )
+    let p = or_give_back(alignment.is_power_of_two().then_some(size), || unsafe {
+        mi_aligned_alloc(alignment, size)
+    });
+    or_enomem(p, size != 0 && alignment.is_power_of_two())
 }
 
 /// `memalign`.
@@ -137,10 +166,10 @@ pub unsafe extern "C" fn aligned_alloc(alignment: usize, size: usize) -> *mut c_
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void {
     // SAFETY: no precondition: mimalloc checks the alignment (NULL otherwise).
-    or_enomem(
-        unsafe { mi_memalign(alignment, size) },
-        size != 0 && alignment.is_power_of_two(),
-    )
+    let p = or_give_back(alignment.is_power_of_two().then_some(size), || unsafe {
+        mi_memalign(alignment, size)
+    });
+    or_enomem(p, size != 0 && alignment.is_power_of_two())
 }
 
 /// `valloc`: page-aligned.
@@ -150,7 +179,8 @@ pub unsafe extern "C" fn memalign(alignment: usize, size: usize) -> *mut c_void 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
     // SAFETY: mi_valloc has no precondition; it returns NULL or a block.
-    or_enomem(unsafe { mi_valloc(size) }, size != 0)
+    let p = or_give_back(Some(size), || unsafe { mi_valloc(size) });
+    or_enomem(p, size != 0)
 }
 
 /// `pvalloc`: page-aligned, size rounded up to whole pages.
@@ -160,7 +190,8 @@ pub unsafe extern "C" fn valloc(size: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
     // SAFETY: mi_pvalloc has no precondition; it returns NULL or a block.
-    or_enomem(unsafe { mi_pvalloc(size) }, true)
+    let p = or_give_back(Some(size.max(1)), || unsafe { mi_pvalloc(size) });
+    or_enomem(p, true)
 }
 
 /// `malloc_usable_size`: 0 for NULL.

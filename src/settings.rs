@@ -49,6 +49,7 @@ pub(crate) struct Settings {
     /// mimalloc options the user set themselves (left alone).
     pub(crate) mimalloc_eager_commit_set: bool,
     pub(crate) mimalloc_arena_reserve_set: bool,
+    pub(crate) mimalloc_disallow_arena_alloc_set: bool,
 }
 
 /// A value and the setting that gave it (`ZMQPOOL_CONF` or a variable).
@@ -262,6 +263,7 @@ impl Settings {
         let mut settings = Settings {
             mimalloc_eager_commit_set: getenv(c"MIMALLOC_ARENA_EAGER_COMMIT").is_some(),
             mimalloc_arena_reserve_set: getenv(c"MIMALLOC_ARENA_RESERVE").is_some(),
+            mimalloc_disallow_arena_alloc_set: getenv(c"MIMALLOC_DISALLOW_ARENA_ALLOC").is_some(),
             ..Settings::default()
         };
         if let Some(conf) = getenv(c"ZMQPOOL_CONF") {
@@ -403,6 +405,7 @@ mod tests {
             ("ZMQPOOL_SHOW_STATS", "json"),
             ("ZMQPOOL_VERBOSE", "yes"),
             ("MIMALLOC_ARENA_RESERVE", "1"),
+            ("MIMALLOC_DISALLOW_ARENA_ALLOC", "0"),
         ]);
         assert_eq!(problems.count, 0);
         assert_eq!(settings.max_cached, Some(64 << 20));
@@ -412,6 +415,7 @@ mod tests {
         assert_eq!(settings.show_stats, ShowStats::Json);
         assert!(settings.verbose);
         assert!(settings.mimalloc_arena_reserve_set && !settings.mimalloc_eager_commit_set);
+        assert!(settings.mimalloc_disallow_arena_alloc_set);
     }
 
     #[test]

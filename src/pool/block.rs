@@ -154,6 +154,10 @@ pub(crate) fn upstream_alloc(payload: usize, system: bool) -> *mut Header {
     if beyond_memory(total) {
         return core::ptr::null_mut();
     }
+    #[cfg(test)]
+    if test_upstream::fails() {
+        return core::ptr::null_mut();
+    }
     let base = if system {
         // SAFETY: malloc has no preconditions; glibc's malloc on 64-bit
         // targets aligns to 16 (asserted in debug builds below).
@@ -221,4 +225,41 @@ pub(crate) fn prefetch_for_write(block: *const u8) {
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = block;
+}
+
+/// Unit tests only: upstream allocations of the calling thread that fail
+/// after a number of successes, until a give-back returns something the
+/// thread held (as under a memory limit, where only memory the pool gives
+/// back lets an allocation succeed; `give_back.rs` ends them).
+#[cfg(test)]
+pub(crate) mod test_upstream {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Upstream allocations still allowed before they fail (None: no
+        /// failure injected).
+        static ALLOWED: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    /// After `allowed` more upstream allocations on this thread, they fail.
+    pub(crate) fn fail_upstream_after(allowed: u64) {
+        ALLOWED.with(|a| a.set(Some(allowed)));
+    }
+
+    /// Stops injecting failures.
+    pub(crate) fn stop_failing() {
+        ALLOWED.with(|a| a.set(None));
+    }
+
+    /// Whether this upstream allocation fails.
+    pub(super) fn fails() -> bool {
+        ALLOWED.with(|a| match a.get() {
+            None => false,
+            Some(0) => true,
+            Some(n) => {
+                a.set(Some(n - 1));
+                false
+            }
+        })
+    }
 }

@@ -14,10 +14,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::block::{release_chain, BLOCK_BYTES};
 use super::clock;
 use super::depot;
+use super::lists::take_lists;
 use super::reclaim::reclaim;
 use super::record::{records, ThreadRecord};
 use super::sizes::COUNT;
-use super::thread_cache;
 use super::upstream;
 use crate::sys::lock::RawLock;
 
@@ -136,7 +136,7 @@ fn decay_record(record: &ThreadRecord, ticks: u32) -> (u64, u64, u64) {
     let (mut blocks, mut bytes) = (0u64, 0u64);
     if any {
         reclaim(record, |lists| {
-            thread_cache::take_lists(
+            take_lists(
                 record,
                 lists,
                 |class| due[class],

@@ -14,8 +14,9 @@ use std::sync::Once;
 use core::sync::atomic::Ordering;
 
 use super::block::EMPTY_LISTS;
+use super::lists::flush;
 use super::record::records;
-use super::{decay, depot, hooks, lookup, reclaim, thread_cache};
+use super::{decay, depot, hooks, lookup, reclaim};
 use crate::sys::thread::thread_pointer;
 
 /// cbindgen:ignore
@@ -95,7 +96,7 @@ fn after_fork_in_child() {
         if record.active.load(Ordering::Relaxed) == 0 {
             // SAFETY: the child has one thread (R3), and the record's owner
             // was outside every cache operation when its memory was copied.
-            thread_cache::flush(record, unsafe { record.lists() });
+            flush(record, unsafe { record.lists() });
         } else {
             // SAFETY: as above, one thread; the half-updated lists are
             // abandoned, not followed.

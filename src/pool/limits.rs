@@ -4,10 +4,12 @@
 //! ([`measure`]: `zmqpool_trim()` and the setters call it). Requests beyond
 //! the budget fail at once; the default caps follow it (`caps.rs`).
 
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use crate::sys::memory::{read_limits, Source};
 
+/// RLIMIT_AS or RLIMIT_DATA is finite.
+static ADDRESS_SPACE_LIMITED: AtomicBool = AtomicBool::new(false);
 /// The budget in bytes (no limit known: isize::MAX).
 static BUDGET: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
 /// What sets the budget: an index into SOURCES plus one (0: nothing known).
@@ -26,6 +28,10 @@ const SOURCES: [Source; 6] = [
 /// nothing: safe at load).
 pub(crate) fn measure() {
     let limits = read_limits();
+    ADDRESS_SPACE_LIMITED.store(
+        limits.address_space.is_some() || limits.data.is_some(),
+        Ordering::Relaxed,
+    );
     // Relaxed: standalone values; a reader that sees an older budget for a
     // moment derives the caps it had a moment ago.
     match limits.tightest() {
@@ -62,6 +68,14 @@ pub fn memory_limit() -> Option<(usize, &'static str)> {
 pub(crate) fn process_limited() -> bool {
     // Relaxed: as in measure().
     !matches!(SOURCE.load(Ordering::Relaxed), 0 | 1)
+}
+
+/// True when the process's address space is limited (`RLIMIT_AS`,
+/// `RLIMIT_DATA`): then address space reserved and not used is memory the
+/// program cannot have.
+pub(crate) fn address_space_limited() -> bool {
+    // Relaxed: as in measure().
+    ADDRESS_SPACE_LIMITED.load(Ordering::Relaxed)
 }
 
 /// True for requests the budget could never back. They fail at once

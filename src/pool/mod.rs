@@ -29,7 +29,7 @@
 //! | file | job |
 //! | --- | --- |
 //! | `sizes.rs` | the class table |
-//! | `upstream.rs`, `limits.rs`, `backend.rs` | mimalloc's entry points, what memory can back, the backend switch |
+//! | `upstream.rs`, `limits.rs`, `backend.rs` | mimalloc's entry points, the process's memory budget, the backend switch |
 //! | `block.rs` | the header, the free-block overlay, upstream alloc/free |
 //! | `clock.rs`, `caps.rs`, `hooks.rs` | the decay tick, the caps and decay time, the slow-path hook |
 //! | `counters.rs` | per-thread counters and the layers' event slots |
@@ -38,6 +38,7 @@
 //! | `depot.rs` | the shared stacks of batches |
 //! | `stats.rs` | totals and peaks, summed on demand |
 //! | `thread_cache.rs` | the alloc/free paths over a thread's lists |
+//! | `lists.rs`, `give_back.rs` | a thread's lists as a whole; giving back what the pool holds before an allocation fails |
 //! | `thread_exit.rs`, `reclaim.rs`, `decay.rs`, `fork.rs` | a record given back at thread exit, taken from an idle thread, decayed, fixed up after fork |
 //! | `api.rs`, `buffer.rs` | the front door and [`PoolBuffer`] |
 
@@ -51,8 +52,10 @@ pub(crate) mod counters;
 pub(crate) mod decay;
 pub(crate) mod depot;
 mod fork;
+mod give_back;
 pub(crate) mod hooks;
 mod limits;
+mod lists;
 mod lookup;
 mod reclaim;
 pub(crate) mod record;
@@ -76,12 +79,19 @@ pub use caps::{
 pub(crate) use caps::{decay_seqcst, set_helper_running};
 pub(crate) use counters::{EventSlot, EVENT_SLOTS};
 pub use depot::set_max_cached_bytes;
+pub use give_back::give_backs;
+
+/// The address space the pool's upstream (mimalloc) holds, in bytes.
+pub fn address_space_bytes() -> u64 {
+    upstream::reserved_bytes()
+}
 pub use limits::memory_limit;
 
 /// mimalloc options (`mi_option_e` indices in the vendored mimalloc;
 /// `c_src/mimalloc_fork.c` checks them against its header at build time).
 pub(crate) const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 pub(crate) const MI_OPTION_ARENA_RESERVE: libmimalloc_sys::mi_option_t = 23;
+pub(crate) const MI_OPTION_DISALLOW_ARENA_ALLOC: libmimalloc_sys::mi_option_t = 26;
 
 /// The arena mimalloc reserves at a time (KiB): 64 MiB rather than its
 /// 1 GiB default, so a process under an address-space limit
@@ -91,18 +101,24 @@ pub(crate) const ARENA_RESERVE_KIB: core::ffi::c_long = 64 << 10;
 
 /// What the load-time wiring tells the pool about mimalloc's options the
 /// user set themselves (`MIMALLOC_ARENA_EAGER_COMMIT`,
-/// `MIMALLOC_ARENA_RESERVE`): those are left alone.
+/// `MIMALLOC_ARENA_RESERVE`, `MIMALLOC_DISALLOW_ARENA_ALLOC`): those are
+/// left alone.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct UpstreamOptions {
     pub(crate) eager_commit_set: bool,
     pub(crate) arena_reserve_set: bool,
+    pub(crate) disallow_arena_alloc_set: bool,
 }
 
 /// Tunes the embedded mimalloc, unless the user set the option: arenas are
 /// reserved 64 MiB at a time (see ARENA_RESERVE_KIB) and committed on
 /// demand, so memory that messages never touch never becomes resident
 /// (eager commit made a burst of 64 KiB messages, touched at both ends,
-/// cost 1.5x its size in RSS instead of a fraction).
+/// cost 1.5x its size in RSS instead of a fraction). Under an address-space
+/// limit (`RLIMIT_AS`, `RLIMIT_DATA`, read at load) mimalloc maps what it
+/// uses from the OS instead of carving it from arenas, and unmaps it when
+/// it is free: it never unmaps an arena, so the address space a burst
+/// reserved would stay taken for good.
 pub(crate) fn configure_upstream(user: UpstreamOptions) {
     if cfg!(miri) {
         return;
@@ -114,6 +130,10 @@ pub(crate) fn configure_upstream(user: UpstreamOptions) {
     if !user.arena_reserve_set {
         // SAFETY: mi_option_set accepts any option index and value.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_RESERVE, ARENA_RESERVE_KIB) };
+    }
+    if !user.disallow_arena_alloc_set && limits::address_space_limited() {
+        // SAFETY: mi_option_set accepts any option index and value.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_DISALLOW_ARENA_ALLOC, 1) };
     }
 }
 
@@ -167,17 +187,26 @@ pub(crate) fn collect_upstream() {
     unsafe { upstream::mi_collect(true) };
 }
 
+/// For an allocation outside the pool that failed (the malloc variant's
+/// `malloc`): gives back what the pool holds (`give_back.rs`) and says
+/// whether trying again is worth it (false for a request larger than the
+/// process's memory budget: nothing can make room for it).
+#[cfg_attr(not(feature = "malloc-override"), allow(dead_code))]
+pub(crate) fn give_back_for(size: usize) -> bool {
+    if limits::beyond_memory(size) {
+        return false;
+    }
+    give_back::after_failure();
+    true
+}
+
 /// Gives cached blocks back upstream: the calling thread's, every other
 /// thread's that is not inside a cache operation right now (needs
 /// membarrier), and the depot's; then mimalloc's free pages.
 pub fn trim() {
     refresh_limits();
     thread_cache::flush_current_thread();
-    for record in record::records() {
-        reclaim::reclaim(record, |lists| thread_cache::flush(record, lists));
-    }
-    depot::drain();
-    collect_upstream();
+    give_back::release_held();
 }
 
 #[cfg(test)]

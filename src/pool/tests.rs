@@ -366,9 +366,12 @@ fn upstream_options_the_user_set_are_kept_and_others_tuned() {
     configure_upstream(UpstreamOptions {
         eager_commit_set: true,
         arena_reserve_set: true,
+        disallow_arena_alloc_set: true,
     });
     assert_eq!(get(MI_OPTION_ARENA_RESERVE), 12345);
     assert_eq!(get(MI_OPTION_ARENA_EAGER_COMMIT), 1);
+    // Arenas stay allowed: this test process has no address-space limit.
+    assert_eq!(get(MI_OPTION_DISALLOW_ARENA_ALLOC), 0);
     // ...and the others get zmqpool's values (the indices themselves are
     // checked against mimalloc's header at build time: c_src/mimalloc_fork.c).
     configure_upstream(UpstreamOptions::default());
@@ -539,5 +542,66 @@ fn a_slow_path_hook_may_allocate_through_the_pool() {
         );
         assert!(misses > 0, "no miss ran the hook");
         assert!(hand_ins > 0, "no hand-in ran the hook");
+    });
+}
+
+#[test]
+fn a_failed_allocation_gives_back_what_the_pool_holds_then_succeeds() {
+    use super::give_back::tests_support::{fail_upstream_after, stop_failing};
+    with_backend(Backend::Pool, || {
+        trim();
+        // 20 blocks of 40 KB freed: they stay in this thread's lists.
+        let blocks: Vec<*mut u8> = (0..20).map(|_| alloc(40_000)).collect();
+        for &block in &blocks {
+            // SAFETY: each a live block from alloc, released once.
+            unsafe { dealloc(block) };
+        }
+        assert!(thread_cache::cached_in_current_thread() >= 20 * 40_000);
+        let give_backs_before = give_backs();
+        // From now on upstream fails until a give-back returns something.
+        // (A size no other test uses: the depot, which tests running in
+        // parallel share, has none to hand out.)
+        fail_upstream_after(0);
+        let block = alloc(470_000);
+        stop_failing();
+        assert!(!block.is_null(), "the retry after the give-back failed");
+        assert!(give_backs() > give_backs_before);
+        assert_eq!(
+            thread_cache::cached_in_current_thread(),
+            0,
+            "the lists went back"
+        );
+        // SAFETY: a live block from alloc, released once.
+        unsafe { dealloc(block) };
+    });
+}
+
+#[test]
+fn enomem_only_when_nothing_can_be_given_back() {
+    use super::give_back::tests_support::{fail_upstream_after, stop_failing};
+    with_backend(Backend::Pool, || {
+        trim();
+        assert_eq!(thread_cache::cached_in_current_thread(), 0);
+        let give_backs_before = give_backs();
+        // Two upstream allocations succeed (the class blocks below), then
+        // every one fails: this thread's lists hold nothing to give back.
+        fail_upstream_after(2);
+        let first = alloc(430_000);
+        let second = alloc(380_000);
+        let refused = alloc(330_000);
+        stop_failing();
+        assert!(!first.is_null() && !second.is_null());
+        assert!(
+            refused.is_null(),
+            "nothing was given back, yet it succeeded"
+        );
+        assert!(
+            give_backs() > give_backs_before,
+            "it gave up without a give-back"
+        );
+        for block in [first, second] {
+            // SAFETY: live blocks from alloc, released once.
+            unsafe { dealloc(block) };
+        }
     });
 }

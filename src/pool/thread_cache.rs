@@ -21,7 +21,10 @@ use super::block::{
 use super::caps::{thread_cache_cap, DEFAULT_THREAD_CACHE_CAP};
 use super::counters::{self, bump, debit, EventSlot};
 use super::depot;
+use super::give_back;
 use super::hooks;
+use super::limits::beyond_memory;
+use super::lists::flush;
 use super::lookup;
 use super::record::ThreadRecord;
 use super::sizes::{SizeClass, COUNT};
@@ -170,14 +173,24 @@ fn alloc_in(record: &ThreadRecord, lists: &mut Lists, size: usize) -> *mut u8 {
 /// the lists let go) the slow-path hook.
 #[inline(never)]
 fn alloc_slow(record: &ThreadRecord, size: usize) -> *mut u8 {
-    let (block, missed) = if SizeClass::of(size).is_some() && backend_is_pool() {
-        // SAFETY: the calling thread's own record (alloc's caller found it
-        // with lookup::current), and the fast path's with_lists has ended.
-        unsafe { record.with_lists(|lists| alloc_in_slow(record, Some(lists), size)) }
-    } else {
-        // Upstream: the lists are not needed.
-        alloc_in_slow(record, None, size)
+    let attempt = || {
+        if SizeClass::of(size).is_some() && backend_is_pool() {
+            // SAFETY: the calling thread's own record (alloc's caller found
+            // it with lookup::current), and the fast path's with_lists has
+            // ended (as has any attempt before this one).
+            unsafe { record.with_lists(|lists| alloc_in_slow(record, Some(lists), size)) }
+        } else {
+            // Upstream: the lists are not needed.
+            alloc_in_slow(record, None, size)
+        }
     };
+    let (mut block, missed) = attempt();
+    if block.is_null() && !upstream_impossible(size) {
+        // Upstream failed: give back what the pool holds, with the lists
+        // let go, and try once more (give_back.rs).
+        give_back::after_failure();
+        block = attempt().0;
+    }
     if missed {
         // A miss is a slow path: where a forked child's helper restarts.
         // Run with the lists let go (hooks.rs: a hook may allocate).
@@ -445,49 +458,16 @@ unsafe fn push_slow(
     bump(&record.cached_bytes, bytes as u64);
 }
 
-/// Hands every list of `record` to the depot. The caller holds the lists
-/// (R3: owner inside with_lists, a reclaimer, or a forked child's only
-/// thread).
-pub(crate) fn flush(record: &ThreadRecord, lists: &mut Lists) {
-    for (index, head) in lists.iter_mut().enumerate() {
-        if !head.is_null() {
-            // SAFETY: the list is a chain of `len` free blocks of this class
-            // held by the caller; it is emptied right after.
-            unsafe { depot::put(SizeClass(index), *head, record.len(index)) };
-            *head = core::ptr::null_mut();
-            record.set_len(index, 0);
-        }
-    }
-    // Relaxed: the caller holds the lists, and with them the gauge.
-    record.cached_bytes.store(0, Ordering::Relaxed);
-}
-
-/// Takes the lists of the classes `which` selects out of `lists` (the
-/// caller holds them), returning each as a chain with its length, for the
-/// caller to release.
-pub(crate) fn take_lists(
-    record: &ThreadRecord,
-    lists: &mut Lists,
-    mut which: impl FnMut(usize) -> bool,
-    mut each: impl FnMut(SizeClass, *mut FreeBlock, usize),
-) {
-    for (index, head) in lists.iter_mut().enumerate() {
-        if !head.is_null() && which(index) {
-            let length = record.len(index);
-            each(SizeClass(index), *head, length);
-            *head = core::ptr::null_mut();
-            record.set_len(index, 0);
-            debit(&record.cached_bytes, (length * BLOCK_BYTES[index]) as u64);
-        }
-    }
-}
-
 /// The path for a thread without a cache (exiting, or no memory for a
 /// record): straight upstream, counted in the process-wide totals.
 #[cold]
 fn alloc_without_cache(size: usize) -> *mut u8 {
     let system = backend() == Backend::System;
-    let header = upstream_alloc(size, system);
+    let mut header = upstream_alloc(size, system);
+    if header.is_null() && !upstream_impossible(size) {
+        give_back::after_failure();
+        header = upstream_alloc(size, system);
+    }
     if header.is_null() {
         return core::ptr::null_mut();
     }
@@ -526,6 +506,12 @@ unsafe fn dealloc_without_cache(header: *mut Header) {
             unsafe { upstream_free(header, origin == Origin::System) }
         }
     }
+}
+
+/// True for a request no give-back can help: its size overflows, or it is
+/// larger than the process's memory budget (it failed at once).
+fn upstream_impossible(size: usize) -> bool {
+    size.checked_add(HEADER_SIZE).is_none_or(beyond_memory)
 }
 
 /// Hands the calling thread's lists to the depot.

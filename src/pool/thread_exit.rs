@@ -4,9 +4,9 @@
 //! key's destructor makes the thread's first pool call. Its lists go to
 //! the depot, and the record becomes free for the next new thread.
 
+use super::lists::flush;
 use super::lookup;
 use super::record::ThreadRecord;
-use super::thread_cache;
 
 /// Creates the exit hook's key (at load, once).
 pub(crate) fn init() {
@@ -35,7 +35,7 @@ fn retire(record: &'static ThreadRecord) {
     lookup::detach_current();
     // SAFETY: runs on the record's own thread (its exit destructor), its
     // lists not held here; no hook runs after it (the thread is ending).
-    unsafe { record.with_lists(|lists| thread_cache::flush(record, lists)) };
+    unsafe { record.with_lists(|lists| flush(record, lists)) };
     lookup::retire_current(record, tp);
     record.release_owner();
 }

@@ -8,6 +8,29 @@ pub(crate) use libmimalloc_sys::{
     mi_collect, mi_free, mi_malloc_aligned, mi_process_init, mi_thread_init, mi_zalloc_aligned,
 };
 
+/// cbindgen:ignore
+/// (internal: c_src/mimalloc_fork.c, never exported)
+#[cfg(not(miri))]
+mod shim {
+    extern "C" {
+        // c_src/mimalloc_fork.c: the address space mimalloc holds.
+        pub(super) fn zmqpool_mimalloc_reserved_bytes() -> core::ffi::c_longlong;
+    }
+}
+
+/// The address space mimalloc holds: reserved from the OS, used or not
+/// (0 under Miri).
+pub(crate) fn reserved_bytes() -> u64 {
+    #[cfg(not(miri))]
+    {
+        // SAFETY: reads one counter of mimalloc's, no precondition.
+        let bytes = unsafe { shim::zmqpool_mimalloc_reserved_bytes() };
+        bytes.max(0) as u64
+    }
+    #[cfg(miri)]
+    0
+}
+
 #[cfg(miri)]
 mod stand_in {
     use core::ffi::c_void;

@@ -15,7 +15,8 @@
 //!  "messages":{"pooled":..,"inline":..,"user_data":..,"sends":..,"libzmq_made":..},
 //!  "passed_through":{"layout":..,"no_msg_send":..,"without_libzmq":..},
 //!  "caps":{"depot_bytes":..,"depot_hits":..,"thread_bytes":..,"thread_hits":..},
-//!  "memory":{"limit":"cgroup memory.max","limit_bytes":..},
+//!  "memory":{"limit":"cgroup memory.max","limit_bytes":..,"address_space_bytes":..,
+//!            "give_backs":..},
 //!  "decay":{"decay_ms":..,"releases":..,"released_blocks":..,"released_bytes":..},
 //!  "upstream":{"allocations":..,"frees":..,"foreign_frees":..,"bytes_in_use":..},
 //!  "classes":[{"size":80,"allocations":..,"frees":..,"cross_thread_frees":..,
@@ -137,17 +138,22 @@ fn write_caps(out: &mut impl Write, totals: &Totals) -> fmt::Result {
     )
 }
 
-/// `"memory"`: the budget the default caps follow and what sets it.
+/// `"memory"`: the budget the default caps follow and what sets it, and
+/// how often a failed allocation made the pool give back what it held.
 fn write_memory(out: &mut impl Write) -> fmt::Result {
     match pool::memory_limit() {
-        Some((bytes, limit)) => {
-            write!(
-                out,
-                "\"memory\":{{\"limit\":\"{limit}\",\"limit_bytes\":{bytes}}},"
-            )
-        }
-        None => out.write_str("\"memory\":{\"limit\":null,\"limit_bytes\":null},"),
+        Some((bytes, limit)) => write!(
+            out,
+            "\"memory\":{{\"limit\":\"{limit}\",\"limit_bytes\":{bytes},"
+        )?,
+        None => out.write_str("\"memory\":{\"limit\":null,\"limit_bytes\":null,")?,
     }
+    write!(
+        out,
+        "\"address_space_bytes\":{},\"give_backs\":{}}},",
+        pool::address_space_bytes(),
+        pool::give_backs()
+    )
 }
 
 /// `"decay"`: the decay time and what the passes gave back.
