@@ -315,6 +315,10 @@ test-c: $(C_TESTS) $(BUILD)/rss_burst
 	$(BUILD)/test_rlimit_ref
 	$(PRELOAD) $(BUILD)/test_rlimit_ref
 	$(PRELOAD_M) $(BUILD)/test_rlimit_ref
+	@# After the burst, every byte taken (messages until ENOMEM, the heap until NULL) and freed.
+	TEST_RLIMIT_EXHAUST=1 $(BUILD)/test_rlimit_ref
+	TEST_RLIMIT_EXHAUST=1 $(PRELOAD) $(BUILD)/test_rlimit_ref
+	TEST_RLIMIT_EXHAUST=1 $(PRELOAD_M) $(BUILD)/test_rlimit_ref
 	@# Decay off and caps that hold the whole burst: only the malloc variant's
 	@# give-back on a failed malloc makes room (libzmqpool.so must fail: glibc's
 	@# malloc cannot ask the pool for it).

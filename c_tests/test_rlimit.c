@@ -8,6 +8,8 @@
  *     headroom are sent over inproc PUSH/PULL with no high-water mark, all
  *     in flight at the peak, then received and closed on the receiver's
  *     thread;
+ *  (TEST_RLIMIT_EXHAUST=1: then messages are made until ENOMEM and the
+ *  heap taken until malloc fails, and all of it freed again;)
  *  2. one malloc of the headroom minus 400 MiB, touched, succeeds;
  *  3. a new libzmq context starts and PAIR sockets exchange a message.
  * The program links libzmq only: run plain, it is the control (libzmq and
@@ -89,6 +91,34 @@ static void *receive_all (void *arg)
     return NULL;
 }
 
+/* Takes everything: 64 KiB messages until ENOMEM, then the heap (1 MiB,
+ * 64 KiB, 4 KiB chunks) until NULL; then frees it all. */
+static int exhaust_then_free (void)
+{
+    enum { MAX = 1 << 16 };
+    static zmq_msg_t msgs[MAX];
+    static void *chunks[MAX];
+    size_t count = 0, heap = 0, chunk, i;
+    int failed = 0;
+    while (count < MAX && !failed) {
+        failed = zmq_msg_init_size (&msgs[count], 64 << 10) != 0;
+        if (failed && errno != ENOMEM)
+            return 1;
+        if (!failed)
+            memset (zmq_msg_data (&msgs[count++]), 7, 64 << 10);
+    }
+    if (!failed)
+        return 2; /* never ran out */
+    for (chunk = MIB; chunk >= 4096; chunk /= 16)
+        while (heap < MAX && (chunks[heap] = malloc (chunk)) != NULL)
+            memset (chunks[heap++], 1, chunk);
+    for (i = 0; i < heap; i++)
+        free (chunks[i]);
+    for (i = 0; i < count; i++)
+        zmq_msg_close (&msgs[i]);
+    return 0;
+}
+
 /* The program started again under the limit: the steps above; returns
  * the exit status (0: every step passed; otherwise the failing step). */
 static int limited_run (size_t headroom, size_t base)
@@ -139,6 +169,10 @@ static int limited_run (size_t headroom, size_t base)
     zmq_close (push);
     zmq_close (pull);
     zmq_ctx_term (ctx);
+    /* TEST_RLIMIT_EXHAUST: then every byte taken (messages until ENOMEM,
+     * the heap until NULL) and all of it freed again. */
+    if (getenv ("TEST_RLIMIT_EXHAUST") && exhaust_then_free () != 0)
+        return 25;
     /* TEST_RLIMIT_TRIM: the program asks zmqpool for the memory first. */
     if (getenv ("TEST_RLIMIT_TRIM")) {
         void (*trim) (void);
