@@ -16,6 +16,10 @@
  * glibc alone pass); run with zmqpool preloaded (ZMQPOOL_TEST_EXPECT=1) it
  * must pass the same way. Prints "N passed, M failed".
  *
+ * TEST_RLIMIT_IN_PROCESS=1: the child sets the limit on itself after
+ * load and calls zmqpool_trim() (which reads the limits again) instead of
+ * starting again under it.
+ *
  * TEST_RLIMIT_SIZE=N makes every message N bytes (with decay off and caps
  * that hold everything, the pool then keeps the whole burst: only the
  * malloc variant's give-back on a failed malloc makes room, or the
@@ -23,6 +27,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +96,53 @@ static void *receive_all (void *arg)
     return NULL;
 }
 
+/* Step 2's allocation: malloc, or the function TEST_RLIMIT_CALL names
+ * (calloc, realloc of a live block, posix_memalign, aligned_alloc), each
+ * checked for its own contract: a failed realloc keeps the block, a
+ * failed posix_memalign returns ENOMEM and leaves errno alone. */
+static char *allocate (size_t size)
+{
+    const char *call = getenv ("TEST_RLIMIT_CALL");
+    if (!call || strcmp (call, "malloc") == 0)
+        return malloc (size);
+    if (strcmp (call, "calloc") == 0) {
+        char *p = calloc (size / 4096, 4096);
+        if (p && (p[0] != 0 || p[size - 1] != 0))
+            exit (31); /* not zeroed */
+        return p;
+    }
+    if (strcmp (call, "realloc") == 0) {
+        char *small = malloc (64), *p;
+        if (!small)
+            return NULL;
+        memcpy (small, "kept", 5);
+        p = realloc (small, size);
+        if (!p) {
+            if (memcmp (small, "kept", 5) != 0)
+                exit (32); /* a failed realloc lost the block */
+            free (small);
+            return NULL;
+        }
+        if (memcmp (p, "kept", 5) != 0)
+            exit (33);
+        return p;
+    }
+    if (strcmp (call, "posix_memalign") == 0) {
+        void *p = NULL;
+        int status;
+        errno = 0;
+        status = posix_memalign (&p, 4096, size);
+        if (status != 0 && (status != ENOMEM || errno != 0 || p != NULL))
+            exit (34);
+        if (status == 0 && (uintptr_t) p % 4096 != 0)
+            exit (35);
+        return p;
+    }
+    if (strcmp (call, "aligned_alloc") == 0)
+        return aligned_alloc (4096, size);
+    exit (36);
+}
+
 /* Takes everything: 64 KiB messages until ENOMEM, then the heap (1 MiB,
  * 64 KiB, 4 KiB chunks) until NULL; then frees it all. */
 static int exhaust_then_free (void)
@@ -121,7 +173,7 @@ static int exhaust_then_free (void)
 
 /* The program started again under the limit: the steps above; returns
  * the exit status (0: every step passed; otherwise the failing step). */
-static int limited_run (size_t headroom, size_t base)
+static int limited_run (size_t headroom)
 {
     void *ctx = zmq_ctx_new ();
     void *push = zmq_socket (ctx, ZMQ_PUSH);
@@ -130,7 +182,7 @@ static int limited_run (size_t headroom, size_t base)
     pthread_barrier_t sent;
     pthread_t thread;
     struct receiver r;
-    size_t total = 0, want;
+    size_t total = 0, want, base;
     unsigned seed = 12345;
     char *big;
     if (!ctx || !push || !pull)
@@ -146,6 +198,24 @@ static int limited_run (size_t headroom, size_t base)
     r.failed = 0;
     if (pthread_create (&thread, NULL, receive_all, &r) != 0)
         return 12;
+    /* The limit: what this process maps now, its context and thread
+     * running, plus the headroom. */
+    {
+        struct rlimit limit;
+        base = vm_size ();
+        limit.rlim_cur = base + headroom;
+        limit.rlim_max = RLIM_INFINITY;
+        if (setrlimit (RLIMIT_AS, &limit) != 0)
+            return 13;
+    }
+    /* TEST_RLIMIT_IN_PROCESS: the limit came after load; the program tells
+     * zmqpool (zmqpool_trim() reads the limits again). */
+    if (getenv ("TEST_RLIMIT_IN_PROCESS")) {
+        void (*trim) (void);
+        LOOKUP (trim, "zmqpool_trim");
+        if (trim)
+            trim ();
+    }
     /* 1. The burst, all in flight before the receiver starts. */
     while (total < headroom / 2) {
         size_t size = next_size (&seed);
@@ -183,7 +253,7 @@ static int limited_run (size_t headroom, size_t base)
     }
     /* 2. What libzmq alone lets the program have. */
     want = headroom - 400 * MIB;
-    big = malloc (want);
+    big = allocate (want);
     if (!big) {
         fprintf (stderr, "  malloc(%zu MiB) after the burst: NULL (mapped now: %zu MiB over the "
                  "base)\n", want / MIB, (vm_size () - base) / MIB);
@@ -218,18 +288,21 @@ static int limit_and_start_again (const char *self, size_t headroom)
     pthread_t thread;
     struct receiver r = {s, &gate, 0, 0};
     struct rlimit limit;
-    char headroom_text[32], base_text[32];
+    char headroom_text[32];
     size_t base;
     pthread_barrier_init (&gate, NULL, 2);
     if (!s || zmq_bind (s, "inproc://probe") != 0 || pthread_create (&thread, NULL, receive_all, &r) != 0)
         return 50;
+    /* A first limit, so that the program starts under one; the run sets the
+     * exact one once its own context and thread exist (what it maps then
+     * differs from what this process maps: its allocator's first arena). */
     base = vm_size ();
-    limit.rlim_cur = limit.rlim_max = base + headroom;
+    limit.rlim_cur = base + headroom;
+    limit.rlim_max = RLIM_INFINITY;
     if (setrlimit (RLIMIT_AS, &limit) != 0)
         return 51;
     snprintf (headroom_text, sizeof headroom_text, "%zu", headroom);
-    snprintf (base_text, sizeof base_text, "%zu", base);
-    execl (self, self, "--limited", headroom_text, base_text, (char *) NULL);
+    execl (self, self, "--limited", headroom_text, (char *) NULL);
     return 52;
 }
 
@@ -243,7 +316,8 @@ static void memory_freed_under_rlimit_as_comes_back (void)
     fflush (NULL);
     pid = fork ();
     if (pid == 0)
-        _exit (limit_and_start_again (self_path, current_headroom));
+        _exit (getenv ("TEST_RLIMIT_IN_PROCESS") ? limited_run (current_headroom)
+                                                 : limit_and_start_again (self_path, current_headroom));
     CHECK (pid > 0);
     CHECK_EQ_INT (waitpid (pid, &status, 0), pid);
     CHECK (WIFEXITED (status));
@@ -255,9 +329,8 @@ int main (int argc, char **argv)
     static const size_t headrooms[] = {512 * MIB, 1024 * MIB, 2048 * MIB};
     size_t i;
     ssize_t len;
-    if (argc == 4 && strcmp (argv[1], "--limited") == 0)
-        return limited_run ((size_t) strtoull (argv[2], NULL, 10),
-                            (size_t) strtoull (argv[3], NULL, 10));
+    if (argc == 3 && strcmp (argv[1], "--limited") == 0)
+        return limited_run ((size_t) strtoull (argv[2], NULL, 10));
     len = readlink ("/proc/self/exe", self_path, sizeof self_path - 1);
     if (len <= 0)
         return 2;

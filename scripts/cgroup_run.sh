@@ -29,7 +29,7 @@ while IFS=: read -r id controllers path; do
 done < /proc/self/cgroup
 # Mount points: field 5 is the mount point, after " - " the type and options.
 while read -r line; do
-  fields=($line)
+  read -ra fields <<<"$line"
   mount_root=${fields[3]}; mount_point=${fields[4]}
   rest=${line#* - }; fstype=${rest%% *}; options=${rest##* }
   if [ "$fstype" = cgroup ] && [[ ",$options," == *,memory,* ]] && [ -n "${group_v1:-}" ]; then
@@ -52,6 +52,7 @@ cleanup() {
   echo "cgroup_run: could not remove $group" >&2
 }
 trap cleanup EXIT
+trap 'exit 143' INT TERM
 if [ "$version" = 1 ]; then
   echo "$limit" > "$group/memory.limit_in_bytes" || skip "cannot set the limit of $group"
   # No swap either, where the kernel accounts it.

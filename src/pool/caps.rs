@@ -29,9 +29,9 @@ const AUTO_THREAD: u64 = u64::MAX;
 /// the depot at once, a batch of one).
 pub fn set_max_thread_cached_bytes(cap: usize) {
     let cap = (cap as u64).min(AUTO_THREAD - 1);
-    // Relaxed: standalone settings.
-    USER_THREAD_CACHE_CAP.store(cap, Ordering::Relaxed);
-    THREAD_CACHE_CAP.store(cap, Ordering::Relaxed);
+    // SeqCst, the user's value first: see follow_budget.
+    USER_THREAD_CACHE_CAP.store(cap, Ordering::SeqCst);
+    THREAD_CACHE_CAP.store(cap, Ordering::SeqCst);
 }
 
 /// The default caps for a memory budget of `budget` bytes, which a limit
@@ -78,9 +78,18 @@ fn defaults() -> DefaultCaps {
 /// Makes the per-thread bound's default follow the budget as measured last
 /// (a bound the user set stays). The depot's default is derived when read.
 pub(crate) fn follow_budget() {
-    // Relaxed: standalone settings.
-    if USER_THREAD_CACHE_CAP.load(Ordering::Relaxed) == AUTO_THREAD {
-        THREAD_CACHE_CAP.store(defaults().thread, Ordering::Relaxed);
+    // All SeqCst: a user's setter stores its value, then the cap; this
+    // stores the default, then reads the user's value again. If that read
+    // finds none, the setter's two stores come after it, and its cap wins;
+    // if it finds one, it is put back here. A user's cap never stays
+    // overwritten by a default.
+    if USER_THREAD_CACHE_CAP.load(Ordering::SeqCst) != AUTO_THREAD {
+        return;
+    }
+    THREAD_CACHE_CAP.store(defaults().thread, Ordering::SeqCst);
+    let user = USER_THREAD_CACHE_CAP.load(Ordering::SeqCst);
+    if user != AUTO_THREAD {
+        THREAD_CACHE_CAP.store(user, Ordering::SeqCst);
     }
 }
 
@@ -280,7 +289,11 @@ mod tests {
     fn the_rule_gives_the_readme_figures() {
         let readme = read("README.md");
         let cases: [(&str, usize, bool); 4] = [
-            ("on a 24 GiB machine, no limit", 24 << 30, false),
+            (
+                "on a 24 GiB machine (memory plus swap), no limit",
+                24 << 30,
+                false,
+            ),
             ("under `ulimit -v 2G`", 2 << 30, true),
             ("in a 512 MiB container (`memory.max`)", 512 << 20, true),
             ("in a 128 MiB container", 128 << 20, true),

@@ -16,7 +16,7 @@ use core::sync::atomic::Ordering;
 use super::block::EMPTY_LISTS;
 use super::lists::flush;
 use super::record::records;
-use super::{decay, depot, hooks, lookup, reclaim};
+use super::{decay, depot, give_back, hooks, lookup, reclaim};
 use crate::sys::thread::thread_pointer;
 
 /// cbindgen:ignore
@@ -45,6 +45,9 @@ extern "C" fn prepare() {
         // SAFETY: no preconditions; released in in_parent / in_child.
         unsafe { zmqpool_mimalloc_fork_prepare() };
     }
+    // A malloc that fails in a fork handler run after this one (the
+    // malloc variant) must not give back: that takes the locks held now.
+    give_back::suspend(true);
 }
 
 /// Releases what prepare() took, in the reverse order.
@@ -53,6 +56,7 @@ extern "C" fn prepare() {
 /// prepare() took the locks on the calling thread (in a forked child: on
 /// the parent's forking thread, which the child's one thread is).
 unsafe fn release_locks() {
+    give_back::suspend(false);
     // SAFETY: each lock was taken by prepare() on this thread (the
     // caller's contract), and is released once, in reverse order.
     unsafe {

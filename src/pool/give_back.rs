@@ -13,7 +13,7 @@
 //! nested).
 
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::depot;
 use super::lists::flush;
@@ -23,6 +23,17 @@ use super::upstream;
 
 /// Give-backs after a failed allocation.
 static GIVE_BACKS: AtomicU64 = AtomicU64::new(0);
+/// Set while the fork handlers hold the pool's and mimalloc's locks: a
+/// give-back then would wait for them on the forking thread itself.
+static SUSPENDED: AtomicBool = AtomicBool::new(false);
+
+/// Suspends give-backs around fork() (or allows them again).
+pub(crate) fn suspend(on: bool) {
+    // Relaxed: the forking thread sets and clears it around the fork; any
+    // other thread reading it late merely gives back (waiting for the locks
+    // like any allocation) or skips one give-back.
+    SUSPENDED.store(on, Ordering::Relaxed);
+}
 
 /// After an allocation upstream failed: gives back what the pool holds,
 /// counted; the caller then tries once more.
@@ -35,9 +46,11 @@ pub(crate) fn after_failure() {
     thread_local!(static GIVING_BACK: Cell<bool> = const { Cell::new(false) });
     // try_with: refused while the thread's TLS is torn down; then no
     // give-back (the retry simply fails as the first attempt did).
-    if GIVING_BACK
-        .try_with(|giving| giving.replace(true))
-        .unwrap_or(true)
+    // Relaxed: see suspend().
+    if SUSPENDED.load(Ordering::Relaxed)
+        || GIVING_BACK
+            .try_with(|giving| giving.replace(true))
+            .unwrap_or(true)
     {
         return;
     }

@@ -6,10 +6,16 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-use crate::sys::memory::{read_limits, Source};
+use crate::sys::memory::{max_map_count, read_limits, Source};
 
-/// RLIMIT_AS or RLIMIT_DATA is finite.
-static ADDRESS_SPACE_LIMITED: AtomicBool = AtomicBool::new(false);
+/// Mapping mimalloc's pages one by one fits the kernel's map limit.
+static PAGE_MAPPING_FITS: AtomicBool = AtomicBool::new(false);
+/// The tightest hard limit (`Limits::hard`): larger requests fail at once.
+static HARD_LIMIT: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
+/// Set while a measure() runs: a second one at the same time returns at
+/// once (the first stores a fresh reading), so the stored values always
+/// come from one reading.
+static MEASURING: AtomicBool = AtomicBool::new(false);
 /// The budget in bytes (no limit known: isize::MAX).
 static BUDGET: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
 /// What sets the budget: an index into SOURCES plus one (0: nothing known).
@@ -27,11 +33,22 @@ const SOURCES: [Source; 6] = [
 /// Reads the process's limits and sets the budget from them (allocates
 /// nothing: safe at load).
 pub(crate) fn measure() {
+    if MEASURING.swap(true, Ordering::Acquire) {
+        return;
+    }
     let limits = read_limits();
-    ADDRESS_SPACE_LIMITED.store(
-        limits.address_space.is_some() || limits.data.is_some(),
+    HARD_LIMIT.store(
+        limits.hard().map_or(isize::MAX as usize, |bytes| {
+            bytes.min(isize::MAX as u64) as usize
+        }),
         Ordering::Relaxed,
     );
+    let address_space = limits.address_space_limit();
+    PAGE_MAPPING_FITS.store(
+        address_space.is_some_and(|bytes| page_mapping_fits(bytes, max_map_count())),
+        Ordering::Relaxed,
+    );
+
     // Relaxed: standalone values; a reader that sees an older budget for a
     // moment derives the caps it had a moment ago.
     match limits.tightest() {
@@ -45,6 +62,22 @@ pub(crate) fn measure() {
             SOURCE.store(0, Ordering::Relaxed);
         }
     }
+    // Release: the values above before the next measure's Acquire.
+    MEASURING.store(false, Ordering::Release);
+}
+
+/// The size of the pages mimalloc maps one by one without arenas (its
+/// small pages; larger ones take fewer mappings).
+const MIMALLOC_PAGE_BYTES: u64 = 64 << 10;
+
+/// Whether an address-space limit of `limit` bytes can be filled with
+/// mimalloc pages mapped one by one while the process stays under three
+/// quarters of the kernel's map limit (the rest is left for its libraries,
+/// thread stacks and the other mappings it makes): 65,530 by default, so up
+/// to about 3 GiB. Above, arenas stay (one mapping per 64 MiB).
+pub(crate) fn page_mapping_fits(limit: u64, max_map_count: Option<u64>) -> bool {
+    let mappings = max_map_count.unwrap_or(65_530);
+    limit / MIMALLOC_PAGE_BYTES <= mappings / 4 * 3
 }
 
 /// The memory this process may use, in bytes.
@@ -70,26 +103,39 @@ pub(crate) fn process_limited() -> bool {
     !matches!(SOURCE.load(Ordering::Relaxed), 0 | 1)
 }
 
-/// True when the process's address space is limited (`RLIMIT_AS`,
-/// `RLIMIT_DATA`): then address space reserved and not used is memory the
-/// program cannot have.
-pub(crate) fn address_space_limited() -> bool {
+/// True when mimalloc should map its pages one by one: the address space
+/// is limited, and small enough that doing so cannot exhaust the kernel's
+/// map limit ([`page_mapping_fits`]).
+pub(crate) fn map_pages_one_by_one() -> bool {
     // Relaxed: as in measure().
-    ADDRESS_SPACE_LIMITED.load(Ordering::Relaxed)
+    PAGE_MAPPING_FITS.load(Ordering::Relaxed)
 }
 
-/// True for requests the budget could never back. They fail at once
-/// (ENOMEM), as glibc's `malloc` does for more than memory plus swap under
-/// Linux's default overcommit heuristic, instead of reserving address space
+/// True for requests no hard limit lets through (memory plus swap, an
+/// address-space limit, a cgroup's `memory.max`; not `memory.high`, which
+/// only throttles). They fail at once (ENOMEM), as glibc's `malloc` does
+/// for more than memory plus swap under Linux's default overcommit
+/// heuristic, instead of reserving address space
 /// that can never be filled (mimalloc maps without a reservation, so it
 /// would hand out a terabyte and fail only when it is touched).
 pub(crate) fn beyond_memory(size: usize) -> bool {
-    size > budget()
+    // Relaxed: as in measure().
+    size > HARD_LIMIT.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_are_mapped_one_by_one_only_where_the_map_limit_allows() {
+        // 65,530 mappings: three quarters of them hold 3 GiB of 64 KiB pages.
+        assert!(page_mapping_fits(2 << 30, Some(65_530)));
+        assert!(page_mapping_fits(5 << 29, Some(65_530)));
+        assert!(!page_mapping_fits(7 << 29, Some(65_530)));
+        assert!(page_mapping_fits(16 << 30, Some(1 << 20)));
+        assert!(!page_mapping_fits(4 << 30, None));
+    }
 
     #[test]
     fn the_sources_table_names_every_limit_once() {

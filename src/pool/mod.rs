@@ -131,10 +131,30 @@ pub(crate) fn configure_upstream(user: UpstreamOptions) {
         // SAFETY: mi_option_set accepts any option index and value.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_RESERVE, ARENA_RESERVE_KIB) };
     }
-    if !user.disallow_arena_alloc_set && limits::address_space_limited() {
-        // SAFETY: mi_option_set accepts any option index and value.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_DISALLOW_ARENA_ALLOC, 1) };
+    // Relaxed: written at load, before any other thread runs zmqpool code.
+    USER_SET_DISALLOW_ARENA_ALLOC.store(
+        user.disallow_arena_alloc_set,
+        core::sync::atomic::Ordering::Relaxed,
+    );
+    follow_address_space_limit();
+}
+
+/// The user set `MIMALLOC_DISALLOW_ARENA_ALLOC`: zmqpool leaves it alone.
+static USER_SET_DISALLOW_ARENA_ALLOC: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// Maps mimalloc's pages one by one while the address space is limited
+/// (and the kernel's map limit allows it: `limits::page_mapping_fits`),
+/// from arenas otherwise; applied at load and whenever the limits are read
+/// again. Arenas reserved before a limit appeared stay reserved.
+fn follow_address_space_limit() {
+    // Relaxed: as where it is stored.
+    if cfg!(miri) || USER_SET_DISALLOW_ARENA_ALLOC.load(core::sync::atomic::Ordering::Relaxed) {
+        return;
     }
+    let one_by_one = core::ffi::c_long::from(limits::map_pages_one_by_one());
+    // SAFETY: mi_option_set accepts any option index and value.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_DISALLOW_ARENA_ALLOC, one_by_one) };
 }
 
 /// Sets up what the pool needs before any thread uses it (done at load):
@@ -156,6 +176,7 @@ pub(crate) fn init() {
 pub fn refresh_limits() {
     limits::measure();
     caps::follow_budget();
+    follow_address_space_limit();
 }
 
 /// Sets the decay time; turned off, the depot's default cap falls back to

@@ -51,19 +51,60 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// The tightest limit an allocation can meet as a hard wall: memory plus
+    /// swap, `RLIMIT_AS`, `RLIMIT_DATA`, a cgroup's `memory.max` or v1
+    /// limit; not `memory.high`, which only throttles (None: none known).
+    pub(crate) fn hard(&self) -> Option<u64> {
+        let cgroup = match self.cgroup {
+            Some((bytes, source)) if source != Source::CgroupHigh => Some(bytes),
+            _ => None,
+        };
+        // Written out (no min over Options): a None's payload is never read,
+        // not even by a branch-free select valgrind would flag.
+        let mut hard = None;
+        for limit in [self.machine, self.address_space, self.data, cgroup] {
+            if let Some(bytes) = limit {
+                if hard.is_none_or(|best| bytes < best) {
+                    hard = Some(bytes);
+                }
+            }
+        }
+        hard
+    }
+
+    /// The limit on address space: the tighter of `RLIMIT_AS` and
+    /// `RLIMIT_DATA` (None: neither is set).
+    pub(crate) fn address_space_limit(&self) -> Option<u64> {
+        match (self.address_space, self.data) {
+            (Some(a), Some(d)) => Some(a.min(d)),
+            (a, d) => a.or(d),
+        }
+    }
+
     /// The tightest limit and what sets it (None: no limit known at all).
     pub(crate) fn tightest(&self) -> Option<(u64, Source)> {
-        [
+        let mut tightest: Option<(u64, Source)> = None;
+        for limit in [
             self.machine.map(|bytes| (bytes, Source::Machine)),
             self.address_space
                 .map(|bytes| (bytes, Source::AddressSpace)),
             self.data.map(|bytes| (bytes, Source::Data)),
             self.cgroup,
-        ]
-        .into_iter()
-        .flatten()
-        .min_by_key(|&(bytes, _)| bytes)
+        ] {
+            if let Some((bytes, source)) = limit {
+                if tightest.is_none_or(|(best, _)| bytes < best) {
+                    tightest = Some((bytes, source));
+                }
+            }
+        }
+        tightest
     }
+}
+
+/// The kernel's limit on a process's mappings (`vm.max_map_count`), if
+/// it can be read.
+pub(crate) fn max_map_count() -> Option<u64> {
+    read_limit_file(b"/proc/sys/vm/max_map_count").flatten()
 }
 
 /// Reads every limit the process is under.
