@@ -30,6 +30,19 @@ check data-1g RLIMIT_DATA 1073741824 33554432 4194304 -- prlimit --data=10737418
 # A cap the user set holds as set.
 check as-set RLIMIT_AS 1073741824 5242880 4194304 -- env ZMQPOOL_MAX_CACHED_BYTES=5M prlimit --as=1073741824 "${probe[@]}"
 
+# Under an address-space limit mimalloc maps its pages one by one, unless
+# the user said otherwise; without one it keeps arenas.
+mapping() { # EXPECT-WORDS ENV... : the ZMQPOOL_VERBOSE line says how mimalloc maps
+  local expect=$1; shift
+  env ZMQPOOL_VERBOSE=1 "$@" "${probe[@]}" 2>&1 >/dev/null | grep -q "mimalloc $expect" ||
+    { echo "check_limits: with $*: mimalloc does not say it $expect"; exit 1; }
+  echo "ok: $* -> mimalloc $expect"
+  pass=$((pass + 1))
+}
+mapping "maps its pages one by one" prlimit --as=1073741824
+mapping "carves its pages from arenas" MIMALLOC_DISALLOW_ARENA_ALLOC=0 prlimit --as=1073741824
+mapping "carves its pages from arenas" prlimit --as=8589934592
+
 # A 256 MiB memory cgroup of the child's own (v1 names its limit
 # memory.limit_in_bytes, v2 memory.max).
 status=0

@@ -139,6 +139,12 @@ pub(crate) fn configure_upstream(user: UpstreamOptions) {
     follow_address_space_limit();
 }
 
+/// Whether mimalloc maps its pages one by one now (no arenas).
+pub fn pages_mapped_one_by_one() -> bool {
+    // SAFETY: mi_option_get accepts any option index.
+    !cfg!(miri) && unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_DISALLOW_ARENA_ALLOC) } != 0
+}
+
 /// The user set `MIMALLOC_DISALLOW_ARENA_ALLOC`: zmqpool leaves it alone.
 static USER_SET_DISALLOW_ARENA_ALLOC: core::sync::atomic::AtomicBool =
     core::sync::atomic::AtomicBool::new(false);
@@ -167,7 +173,10 @@ pub(crate) fn init() {
     unsafe { upstream::mi_process_init() };
     thread_exit::init();
     fork::install();
-    refresh_limits();
+    // The limits and the caps; mimalloc's mapping follows them once the
+    // user's mimalloc options are known (configure_upstream).
+    limits::measure();
+    caps::follow_budget();
 }
 
 /// Reads the process's memory limits again and makes the default caps

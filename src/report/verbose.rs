@@ -20,7 +20,13 @@ pub(crate) fn loaded() {
     ));
     match pool::memory_limit() {
         Some((bytes, limit)) => to_stderr(format_args!(
-            "zmqpool: memory budget {bytes} bytes ({limit}); the default caps follow it"
+            "zmqpool: memory budget {bytes} bytes ({limit}); the default caps follow it; \
+             mimalloc {}",
+            if pool::pages_mapped_one_by_one() {
+                "maps its pages one by one (address space comes back)"
+            } else {
+                "carves its pages from arenas"
+            }
         )),
         None => to_stderr(format_args!("zmqpool: no memory limit found")),
     }

@@ -62,11 +62,12 @@ impl Limits {
         // Written out (no min over Options): a None's payload is never read,
         // not even by a branch-free select valgrind would flag.
         let mut hard = None;
-        for limit in [self.machine, self.address_space, self.data, cgroup] {
-            if let Some(bytes) = limit {
-                if hard.is_none_or(|best| bytes < best) {
-                    hard = Some(bytes);
-                }
+        for bytes in [self.machine, self.address_space, self.data, cgroup]
+            .into_iter()
+            .flatten()
+        {
+            if hard.is_none_or(|best| bytes < best) {
+                hard = Some(bytes);
             }
         }
         hard
@@ -84,17 +85,18 @@ impl Limits {
     /// The tightest limit and what sets it (None: no limit known at all).
     pub(crate) fn tightest(&self) -> Option<(u64, Source)> {
         let mut tightest: Option<(u64, Source)> = None;
-        for limit in [
+        for (bytes, source) in [
             self.machine.map(|bytes| (bytes, Source::Machine)),
             self.address_space
                 .map(|bytes| (bytes, Source::AddressSpace)),
             self.data.map(|bytes| (bytes, Source::Data)),
             self.cgroup,
-        ] {
-            if let Some((bytes, source)) = limit {
-                if tightest.is_none_or(|(best, _)| bytes < best) {
-                    tightest = Some((bytes, source));
-                }
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if tightest.is_none_or(|(best, _)| bytes < best) {
+                tightest = Some((bytes, source));
             }
         }
         tightest
