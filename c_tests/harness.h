@@ -102,6 +102,23 @@ static inline int harness_finish (const char *suite)
     return harness_failed == 0 ? 0 : 1;
 }
 
+/* A body of `size` bytes that depends on `seed`, and its check. */
+static inline void harness_fill (unsigned char *data, size_t size, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < size; i++)
+        data[i] = (unsigned char) (i * 31 + seed);
+}
+
+static inline int harness_intact (const unsigned char *data, size_t size, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < size; i++)
+        if (data[i] != (unsigned char) (i * 31 + seed))
+            return 0;
+    return 1;
+}
+
 /* The process's resident set in KiB, from /proc/self/statm; -1 if it
  * cannot be read. */
 static inline long resident_kib (void)

@@ -91,22 +91,6 @@ static void zmq_send_without_any_libzmq_is_enotsock_and_counted (void)
 }
 #endif
 
-static void fill (unsigned char *data, size_t size, unsigned seed)
-{
-    size_t i;
-    for (i = 0; i < size; i++)
-        data[i] = (unsigned char) (i * 31 + seed);
-}
-
-static int intact (const unsigned char *data, size_t size, unsigned seed)
-{
-    size_t i;
-    for (i = 0; i < size; i++)
-        if (data[i] != (unsigned char) (i * 31 + seed))
-            return 0;
-    return 1;
-}
-
 /* Messages made by zmqpool go out through the local libzmq (its I/O thread
  * frees them); messages it receives are read, copied and closed by zmqpool
  * after sockets and context are gone. */
@@ -130,7 +114,7 @@ static void metadata_is_read_and_released_through_the_hidden_libzmq (void)
     for (i = 0; i < N; i++) {
         zmq_msg_t out;
         CHECK_EQ_INT (zmq_msg_init_size (&out, sizes[i]), 0);
-        fill ((unsigned char *) zmq_msg_data (&out), sizes[i], (unsigned) i);
+        harness_fill ((unsigned char *) zmq_msg_data (&out), sizes[i], (unsigned) i);
         CHECK_EQ_INT (lib_msg_send (&out, push, 0), (int) sizes[i]);
     }
     for (i = 0; i < N; i++) {
@@ -146,7 +130,7 @@ static void metadata_is_read_and_released_through_the_hidden_libzmq (void)
         CHECK_EQ_INT (zmq_msg_init (&copies[i]), 0);
         CHECK_EQ_INT (zmq_msg_copy (&copies[i], &received[i]), 0);
         CHECK_EQ_INT (zmq_msg_size (&copies[i]), sizes[i]);
-        CHECK (intact ((unsigned char *) zmq_msg_data (&copies[i]), sizes[i],
+        CHECK (harness_intact ((unsigned char *) zmq_msg_data (&copies[i]), sizes[i],
                        (unsigned) i));
     }
     CHECK_EQ_INT (sock_close (push), 0);
@@ -155,7 +139,7 @@ static void metadata_is_read_and_released_through_the_hidden_libzmq (void)
     for (i = 0; i < N; i++) {
         CHECK (strcmp (zmq_msg_gets (&copies[i], "Socket-Type"), "PUSH") == 0);
         CHECK_EQ_INT (zmq_msg_close (&received[i]), 0);
-        CHECK (intact ((unsigned char *) zmq_msg_data (&copies[i]), sizes[i],
+        CHECK (harness_intact ((unsigned char *) zmq_msg_data (&copies[i]), sizes[i],
                        (unsigned) i));
         CHECK_EQ_INT (zmq_msg_close (&copies[i]), 0);
     }
@@ -184,7 +168,7 @@ static void zmq_send_reaches_the_copy_that_made_the_socket (void)
     CHECK_EQ_INT (zmqpool_stats (&before), 0);
     hidden_before = sends_of_copy (lib_path);
     for (i = 0; i < N; i++) {
-        fill (body, sizes[i], (unsigned) i + 50);
+        harness_fill (body, sizes[i], (unsigned) i + 50);
         CHECK_EQ_INT (zmq_send (push, body, sizes[i], 0), (int) sizes[i]);
     }
     CHECK_EQ_INT (zmqpool_stats (&after), 0);
@@ -200,7 +184,7 @@ static void zmq_send_reaches_the_copy_that_made_the_socket (void)
         zmq_msg_t msg;
         zmq_msg_init (&msg);
         CHECK_EQ_INT (lib_msg_recv (&msg, pull, 0), (int) sizes[i]);
-        CHECK (intact ((unsigned char *) zmq_msg_data (&msg), sizes[i], (unsigned) i + 50));
+        CHECK (harness_intact ((unsigned char *) zmq_msg_data (&msg), sizes[i], (unsigned) i + 50));
         zmq_msg_close (&msg);
     }
 #ifdef WITH_GLOBAL_LIBZMQ
@@ -215,13 +199,13 @@ static void zmq_send_reaches_the_copy_that_made_the_socket (void)
         long long global_before = sends_of_copy ("the global scope (RTLD_NEXT)");
         long long hidden_after = sends_of_copy (lib_path);
         CHECK (global_before >= 0);
-        fill (body, 5000, 9);
+        harness_fill (body, 5000, 9);
         CHECK_EQ_INT (zmq_send (gpush, body, 5000, 0), 5000);
         CHECK_EQ_INT (sends_of_copy ("the global scope (RTLD_NEXT)") - global_before, 1);
         CHECK_EQ_INT (sends_of_copy (lib_path), hidden_after);
         zmq_msg_init (&msg);
         CHECK_EQ_INT (zmq_msg_recv (&msg, gpull, 0), 5000);
-        CHECK (intact ((unsigned char *) zmq_msg_data (&msg), 5000, 9));
+        CHECK (harness_intact ((unsigned char *) zmq_msg_data (&msg), 5000, 9));
         zmq_msg_close (&msg);
         zmq_setsockopt (gpush, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close (gpush);

@@ -93,22 +93,6 @@ static int find_functions (void)
     return 1;
 }
 
-static void fill (unsigned char *data, size_t size, unsigned seed)
-{
-    size_t i;
-    for (i = 0; i < size; i++)
-        data[i] = (unsigned char) (i * 31 + seed);
-}
-
-static int intact (const unsigned char *data, size_t size, unsigned seed)
-{
-    size_t i;
-    for (i = 0; i < size; i++)
-        if (data[i] != (unsigned char) (i * 31 + seed))
-            return 0;
-    return 1;
-}
-
 static const char *transport;
 
 /* PUSH/PULL on the hidden copy over `transport`: zmq_send and
@@ -135,10 +119,10 @@ static void messages_go_through_the_hidden_libzmq (void)
     CHECK_EQ_INT (g_stats (&before, sizeof before), 0);
     for (i = 0; i < N; i++) {
         zmq_msg_t out;
-        fill (body, sizes[i], (unsigned) i);
+        harness_fill (body, sizes[i], (unsigned) i);
         CHECK_EQ_INT (g_send (push, body, sizes[i], 0), (int) sizes[i]);
         CHECK_EQ_INT (g_init_size (&out, sizes[i]), 0);
-        fill ((unsigned char *) g_data (&out), sizes[i], (unsigned) i + 100);
+        harness_fill ((unsigned char *) g_data (&out), sizes[i], (unsigned) i + 100);
         CHECK_EQ_INT (lib_msg_send (&out, push, 0), (int) sizes[i]);
     }
     CHECK_EQ_INT (g_stats (&after, sizeof after), 0);
@@ -152,7 +136,7 @@ static void messages_go_through_the_hidden_libzmq (void)
         CHECK_EQ_INT (g_init (&in), 0);
         CHECK_EQ_INT (lib_msg_recv (&in, pull, 0), (int) size);
         CHECK_EQ_INT (g_size (&in), size);
-        CHECK (intact ((unsigned char *) g_data (&in), size, seed));
+        CHECK (harness_intact ((unsigned char *) g_data (&in), size, seed));
         if (tcp) {
             const char *peer = g_gets (&in, "Peer-Address");
             const char *type = g_gets (&in, "Socket-Type");

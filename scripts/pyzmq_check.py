@@ -6,35 +6,14 @@
 # zmqpool's counters must show that the sends were really pooled.
 #
 # usage: pyzmq_check.py [--expect-zmqpool]
-import ctypes
 import sys
 import threading
 
 import zmq
 
+from zmqpool_ctypes import pattern, stats
+
 EXPECT = "--expect-zmqpool" in sys.argv
-
-
-class Stats(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint64) for name in (
-        "allocations", "frees", "foreign_frees", "cache_hits", "cache_misses",
-        "bytes_in_use", "bytes_cached", "threads", "messages_pooled",
-        "messages_inline", "messages_user_data", "sends", "libzmq_messages")]
-
-
-def stats():
-    """zmqpool's statistics, or None when zmqpool is not in the process."""
-    try:
-        function = ctypes.CDLL(None).zmqpool_stats_get
-    except AttributeError:
-        return None
-    out = Stats()
-    assert function(ctypes.byref(out), ctypes.sizeof(out)) == 0
-    return out
-
-
-def pattern(n, seed):
-    return bytes((i * 7 + seed) & 255 for i in range(n))
 
 
 def pooled_since(before):

@@ -12,26 +12,15 @@ import os
 import subprocess
 import sys
 
-
-class Stats(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint64) for name in (
-        "allocations", "frees", "foreign_frees", "cache_hits", "cache_misses",
-        "bytes_in_use", "bytes_cached", "threads", "messages_pooled",
-        "messages_inline", "messages_user_data", "sends", "libzmq_messages")]
+import zmqpool_ctypes
+from zmqpool_ctypes import pattern
 
 
 def stats():
-    try:
-        function = ctypes.CDLL(None).zmqpool_stats_get
-    except AttributeError:
+    out = zmqpool_ctypes.stats()
+    if out is None:
         sys.exit("zmqpool is not in this process (run under zmqpool-run)")
-    out = Stats()
-    assert function(ctypes.byref(out), ctypes.sizeof(out)) == 0
     return out
-
-
-def pattern(n, seed):
-    return bytes((i * 7 + seed) & 255 for i in range(n))
 
 
 def one(objects, k):
