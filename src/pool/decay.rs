@@ -99,9 +99,7 @@ pub(crate) fn pass(ticks: u64) -> Pass {
             RELEASES.fetch_add(1, Ordering::Relaxed);
             RELEASED_BLOCKS.fetch_add(pass.blocks, Ordering::Relaxed);
             RELEASED_BYTES.fetch_add(pass.bytes, Ordering::Relaxed);
-            // SAFETY: mi_collect has no preconditions: it returns free pages
-            // to the OS.
-            unsafe { upstream::mi_collect(true) };
+            upstream::collect();
         }
         pass
     })

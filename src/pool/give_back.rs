@@ -77,9 +77,7 @@ pub(crate) fn release_held() {
         reclaim(record, |lists| flush(record, lists));
     }
     depot::drain();
-    // SAFETY: mi_collect has no preconditions; `force` also returns memory
-    // freed by other threads and gives unused memory back to the OS.
-    unsafe { upstream::mi_collect(true) };
+    upstream::collect();
 }
 
 /// Unit tests only: a give-back as the failures `block::test_upstream`

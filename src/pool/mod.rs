@@ -212,9 +212,7 @@ pub(crate) fn advance_clock() {
 
 /// Has mimalloc return its free pages to the OS.
 pub(crate) fn collect_upstream() {
-    // SAFETY: mi_collect has no preconditions; `force` also returns memory
-    // freed by other threads and gives unused segments back to the OS.
-    unsafe { upstream::mi_collect(true) };
+    upstream::collect();
 }
 
 /// For an allocation outside the pool that failed (the malloc variant's

@@ -84,3 +84,10 @@ mod stand_in {
 pub(crate) use stand_in::{
     mi_collect, mi_free, mi_malloc_aligned, mi_process_init, mi_thread_init, mi_zalloc_aligned,
 };
+
+/// Has mimalloc return its free memory to the OS, including memory other
+/// threads freed (`force`).
+pub(crate) fn collect() {
+    // SAFETY: mi_collect has no preconditions.
+    unsafe { mi_collect(true) };
+}
