@@ -33,9 +33,12 @@ check as-set RLIMIT_AS 1073741824 5242880 4194304 -- env ZMQPOOL_MAX_CACHED_BYTE
 # Under an address-space limit mimalloc maps its pages one by one, unless
 # the user said otherwise; without one it keeps arenas.
 mapping() { # EXPECT-WORDS ENV... : the ZMQPOOL_VERBOSE line says how mimalloc maps
-  local expect=$1; shift
-  env ZMQPOOL_VERBOSE=1 "$@" "${probe[@]}" 2>&1 >/dev/null | grep -q "mimalloc $expect" ||
-    { echo "check_limits: with $*: mimalloc does not say it $expect"; exit 1; }
+  local expect=$1 said; shift
+  # Captured first: grep -q in a pipe would end it early, and pipefail
+  # would take the writer's SIGPIPE for a failure.
+  said=$(env ZMQPOOL_VERBOSE=1 "$@" "${probe[@]}" 2>&1 >/dev/null)
+  grep -q "mimalloc $expect" <<<"$said" ||
+    { echo "check_limits: with $*: mimalloc does not say it $expect"; echo "$said"; exit 1; }
   echo "ok: $* -> mimalloc $expect"
   pass=$((pass + 1))
 }
